@@ -15,9 +15,13 @@ setup(
         "VGGT/DINOv3/Qwen2.5-VL trainer for vision-language navigation on Habitat"
     ),
     python_requires=">=3.11",
-    packages=find_packages(include=["habitat_fih", "habitat_fih.*"]),
+    packages=find_packages(include=["habitat_fih", "habitat_fih.*"])
+    + ["habitat_fih.configs", "hydra_plugins.habitat_fih_plugin"],
+    # configs/habitat/ is installed as the resource package habitat_fih.configs (Hydra search
+    # path pkg://habitat_fih.configs); hydra_plugins/ makes Hydra discover that search path.
+    package_dir={"habitat_fih.configs": "configs/habitat"},
     include_package_data=True,
-    package_data={"habitat_fih": ["py.typed"]},
+    package_data={"habitat_fih": ["py.typed"], "habitat_fih.configs": ["**/*.yaml"]},
     install_requires=[
         "habitat-lab==0.3.320260507",
         "habitat-baselines==0.3.320260507",

@@ -2,11 +2,17 @@
 vision-language navigation on Habitat.
 
 Importing this package first activates the import compatibility layer (``habitat_fih.compat``),
-then registers every plugin family with habitat's registries by import side effect.
+then registers every plugin family with habitat's registries by import side effect, and the
+config search path with Hydra.
 """
 
 from habitat_fih import compat
 
 compat.install()
+
+from habitat_fih import config  # noqa: E402
+from habitat_fih.sim import simulator  # noqa: E402,F401  (registers FIHSim-v0)
+
+config.register()
 
 __version__ = "0.1.0"

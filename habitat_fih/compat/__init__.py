@@ -23,6 +23,7 @@ follower raises that same class.
 
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -66,9 +67,10 @@ class _StandInMeta(type):
         return child
 
     def __call__(cls, *args, **kwargs):
-        if _called_from_definition(sys._getframe(1)):
+        if is_stand_in(cls) and _called_from_definition(sys._getframe(1)):
             # Module-level constants and class-body defaults (e.g. ``mn.Vector3.zero_init()``
-            # in habitat's dataclasses) get an inert placeholder so the import succeeds.
+            # in habitat's dataclasses) get an inert placeholder so the import succeeds. Real
+            # classes deriving from a stand-in (habitat's HabitatSim) always raise.
             return type.__call__(cls)
         raise HabitatSimUnavailableError(_MESSAGE.format(name=f"{cls.__module__}.{cls.__qualname__}"))
 
@@ -120,6 +122,8 @@ class _StandInModule(types.ModuleType):
         full = f"{self.__name__}.{name}"
         if full in sys.modules:
             return sys.modules[full]
+        if full in _SPECIALS:  # e.g. ``habitat_sim.errors`` used without importing it
+            return importlib.import_module(full)
         value = _stand_in_class(name, self.__name__)
         setattr(self, name, value)
         return value

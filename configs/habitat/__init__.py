@@ -1,0 +1,1 @@
+"""habitat-fih's Hydra configs (installed as the resource package ``habitat_fih.configs``)."""

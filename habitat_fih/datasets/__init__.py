@@ -1,0 +1,1 @@
+"""Datasets: procedural scenes and VLN-CE-format episodes for the embedded simulator."""
