@@ -1,0 +1,400 @@
+"""Frame-indexed heatmap targets on batched torch tensors (training-side, any device).
+
+The same two functions as :mod:`habitat_fih.geometry.targets` (numpy), batched over B target
+views, each with its own N source frames (padded slots switched off by ``source_mask``):
+
+* :func:`covisibility_heatmaps_torch` - occlusion-aware co-visibility area fractions;
+* :func:`camera_position_heatmaps_torch` - Gaussians at the projected source camera centres.
+
+Conventions, the co-visibility rule (nearest-pixel source depth sampling, tolerance
+``max(abs_tol, rel_tol * z)``), the area-fraction denominator (all pixels of a cell) and the
+camera status codes (:class:`~habitat_fih.geometry.targets.CameraStatus`) are exactly those of
+the numpy module; see its docstring.  Rigid transforms run in float64, projection and the depth
+test in float32 with the same sequence of correctly rounded elementwise operations as numpy, so
+per-pixel decisions agree and maps are equal.  Sources are processed in chunks of at most
+``_CHUNK_ELEMS`` projected points (about 100 MB of temporaries).  Nothing here is
+differentiable (targets, not losses).  Results live on the inputs' device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from habitat_fih.geometry.camera import camera_rays, validate_hfov
+from habitat_fih.geometry.targets import (
+    BEHIND,
+    IN_VIEW,
+    MASKED,
+    MIN_DEPTH,
+    OCCLUDED,
+    OUT_OF_VIEW,
+    _as_min_overlap,
+    _as_nonneg,
+    _as_out_size,
+    _as_sigma,
+    area_resize_weights,
+    focal_from_hfov,
+)
+
+__all__ = [
+    "CameraPositionResultTorch",
+    "CovisibilityResultTorch",
+    "camera_position_heatmaps_torch",
+    "covisibility_heatmaps_torch",
+]
+
+#: Max projected points (B x n_chunk x P) per processing chunk over the source axis.
+_CHUNK_ELEMS = 1 << 22
+_POSE_ATOL = 1e-4
+
+
+@dataclass(frozen=True)
+class CovisibilityResultTorch:
+    """Batched :class:`~habitat_fih.geometry.targets.CovisibilityResult`.
+
+    Attributes:
+        maps: [B, N, h, w] float32 area fractions in [0, 1] (zero for masked sources).
+        normalized: [B, N, h, w] float32, maps divided by their sums (zero maps stay zero).
+        valid: [B, N] bool, ``overlap > min_overlap`` (False for masked sources).
+        overlap: [B, N] float32 co-visible fraction of all target pixels.
+    """
+
+    maps: torch.Tensor
+    normalized: torch.Tensor
+    valid: torch.Tensor
+    overlap: torch.Tensor
+
+
+@dataclass(frozen=True)
+class CameraPositionResultTorch:
+    """Batched :class:`~habitat_fih.geometry.targets.CameraPositionResult`.
+
+    Attributes:
+        maps: [B, N, h, w] float32 Gaussians (zero unless IN_VIEW, or OCCLUDED when kept).
+        uv: [B, N, 2] float64 pixel coordinates in the target image (NaN if BEHIND / MASKED).
+        depth: [B, N] float64 planar depth of the camera centres (NaN if MASKED).
+        status: [B, N] int64 :class:`~habitat_fih.geometry.targets.CameraStatus` codes
+            (MASKED = -1 for padded slots).
+    """
+
+    maps: torch.Tensor
+    uv: torch.Tensor
+    depth: torch.Tensor
+    status: torch.Tensor
+
+
+# --------------------------------------------------------------------------- validation
+def _require(name: str, value: object, ndim: int, what: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor {what}, got {type(value).__name__}")
+    if value.ndim != ndim:
+        raise ValueError(f"{name} must have shape {what}, got shape {tuple(value.shape)}")
+    if value.dtype == torch.bool or value.is_complex():
+        raise ValueError(f"{name} must be real-valued, got dtype {value.dtype}")
+    return value
+
+
+def _require_shape(name: str, value: torch.Tensor, shape: tuple[int, ...], what: str) -> None:
+    if tuple(value.shape) != shape:
+        raise ValueError(f"{name} must have shape {what} = {shape}, got {tuple(value.shape)}")
+
+
+def _bad_depth(depth: torch.Tensor) -> torch.Tensor:
+    return ~torch.isfinite(depth) | (depth < 0)
+
+
+def _bad_pose(pose: torch.Tensor) -> torch.Tensor:
+    """[..., 4, 4] -> [...] bool: not finite, not rigid, or a reflection."""
+    pose = pose.to(torch.float64)
+    rot = pose[..., :3, :3]
+    eye = torch.eye(3, dtype=torch.float64, device=pose.device)
+    ortho = (rot.transpose(-1, -2) @ rot - eye).abs().amax(dim=(-2, -1))
+    bottom_ref = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64, device=pose.device)
+    bottom = (pose[..., 3, :] - bottom_ref).abs().amax(dim=-1)
+    det = torch.linalg.det(rot) if rot.numel() else torch.ones(rot.shape[:-2], device=pose.device)
+    finite = torch.isfinite(pose).all(dim=-1).all(dim=-1)
+    return ~finite | ~(ortho <= _POSE_ATOL) | ~(bottom <= _POSE_ATOL) | ~(det > 0)
+
+
+def _check_values(
+    depths: dict[str, torch.Tensor], poses: dict[str, tuple[torch.Tensor, torch.Tensor | None]]
+) -> None:
+    """Raise ValueError naming the first bad depth / pose value; one host sync when all is well."""
+    flags = [_bad_depth(d) for d in depths.values()]
+    pose_flags = []
+    for pose, mask in poses.values():
+        bad = _bad_pose(pose)
+        pose_flags.append(bad & mask if mask is not None else bad)
+    anys = [f.any() for f in flags + pose_flags]
+    if not anys or not bool(torch.stack(anys).any()):
+        return
+    for (name, depth), bad in zip(depths.items(), flags, strict=True):
+        if bool(bad.any()):
+            where = tuple(int(i) for i in torch.nonzero(bad)[0])
+            raise ValueError(
+                f"{name} must be finite planar depths >= 0 in metres (0 = invalid), "
+                f"got {depth[where].item()!r} at index {where}"
+            )
+    for name, bad in zip(poses, pose_flags, strict=True):
+        if bool(bad.any()):
+            where = tuple(int(i) for i in torch.nonzero(bad)[0])
+            raise ValueError(
+                f"{name} must be rigid camera-to-world transforms [R | t; 0 0 0 1] with R a "
+                f"rotation; pose at index {where} is {poses[name][0][where].tolist()!r}"
+            )
+
+
+def _mask(
+    source_mask: torch.Tensor | None, b: int, n: int, device: torch.device
+) -> torch.Tensor | None:
+    if source_mask is None:
+        return None
+    if not isinstance(source_mask, torch.Tensor) or tuple(source_mask.shape) != (b, n):
+        shape = tuple(source_mask.shape) if isinstance(source_mask, torch.Tensor) else None
+        raise ValueError(f"source_mask must be a [B, N] = {(b, n)} tensor, got {shape!r}")
+    return source_mask.to(device=device, dtype=torch.bool)
+
+
+def _invert_pose(pose: torch.Tensor) -> torch.Tensor:
+    """Rigid inverse [..., 4, 4] (same arithmetic as ``camera.invert_pose``)."""
+    rot_t = pose[..., :3, :3].transpose(-1, -2)
+    out = torch.zeros_like(pose)
+    out[..., :3, :3] = rot_t
+    out[..., :3, 3] = -(rot_t @ pose[..., :3, 3:4])[..., 0]
+    out[..., 3, 3] = 1.0
+    return out
+
+
+def _area_average(values: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+    """[..., H, W] float64 -> [..., h, w] area average (reshape-mean when sizes divide)."""
+    h, w = out_size
+    H, W = values.shape[-2:]
+    lead = values.shape[:-2]
+    if H % h == 0 and W % w == 0:
+        kh, kw = H // h, W // w
+        blocks = values.reshape(*lead, h, kh, w, kw)  # [..., h, kh, w, kw]
+        return blocks.sum(dim=(-3, -1)) / float(kh * kw)
+    wy = torch.from_numpy(np.array(area_resize_weights(H, h))).to(values.device)  # [h, H]
+    wx = torch.from_numpy(np.array(area_resize_weights(W, w))).to(values.device)  # [w, W]
+    return wy @ values @ wx.T
+
+
+# --------------------------------------------------------------------------- co-visibility
+@torch.no_grad()
+def covisibility_heatmaps_torch(
+    target_depth: torch.Tensor,
+    target_pose: torch.Tensor,
+    source_depths: torch.Tensor,
+    source_poses: torch.Tensor,
+    hfov: float,
+    out_size: tuple[int, int] = (64, 64),
+    *,
+    source_mask: torch.Tensor | None = None,
+    abs_tol: float = 0.05,
+    rel_tol: float = 0.02,
+    min_overlap: float = 0.01,
+    source_hfov: float | None = None,
+    check_values: bool = True,
+) -> CovisibilityResultTorch:
+    """Batched occlusion-aware co-visibility maps (see ``targets.covisibility_heatmaps``).
+
+    Args:
+        target_depth: [B, H, W] planar depth of the target views (metres, 0 = invalid).
+        target_pose: [B, 4, 4] camera-to-world poses of the target cameras.
+        source_depths: [B, N, Hs, Ws] planar depths of the source frames.
+        source_poses: [B, N, 4, 4] camera-to-world poses of the source cameras.
+        hfov: target horizontal fov in degrees (shared by the batch).
+        out_size: (h, w) output grid.
+        source_mask: [B, N] bool, False for padded source slots (zero maps, not valid; their
+            poses are not validated).
+        abs_tol, rel_tol, min_overlap, source_hfov: as in the numpy version.
+        check_values: validate depth / pose values (costs one host sync).
+
+    Returns:
+        :class:`CovisibilityResultTorch` (maps / normalized [B, N, h, w], valid / overlap [B, N]).
+    """
+    hfov = validate_hfov(hfov)
+    src_hfov = hfov if source_hfov is None else validate_hfov(source_hfov, "source_hfov")
+    h, w = _as_out_size(out_size)
+    abs_tol = _as_nonneg("abs_tol", abs_tol)
+    rel_tol = _as_nonneg("rel_tol", rel_tol)
+    min_overlap = _as_min_overlap(min_overlap)
+    tdepth = _require("target_depth", target_depth, 3, "[B, H, W]")
+    sdepth = _require("source_depths", source_depths, 4, "[B, N, Hs, Ws]")
+    b, H, W = tdepth.shape
+    n, hs, ws = sdepth.shape[1:]
+    _require_shape("source_depths", sdepth, (b, n, hs, ws), "[B, N, Hs, Ws]")
+    tpose = _require("target_pose", target_pose, 3, "[B, 4, 4]")
+    _require_shape("target_pose", tpose, (b, 4, 4), "[B, 4, 4]")
+    spose = _require("source_poses", source_poses, 4, "[B, N, 4, 4]")
+    _require_shape("source_poses", spose, (b, n, 4, 4), "[B, N, 4, 4]")
+    device = tdepth.device
+    mask = _mask(source_mask, b, n, device)
+    if check_values:
+        _check_values(
+            {"target_depth": tdepth, "source_depths": sdepth},
+            {"target_pose": (tpose, None), "source_poses": (spose, mask)},
+        )
+
+    f64 = torch.float64
+    if b == 0 or n == 0:
+        empty = torch.zeros((b, n, h, w), dtype=torch.float32, device=device)
+        return CovisibilityResultTorch(
+            maps=empty,
+            normalized=empty.clone(),
+            valid=torch.zeros((b, n), dtype=torch.bool, device=device),
+            overlap=torch.zeros((b, n), dtype=torch.float32, device=device),
+        )
+
+    rays = torch.from_numpy(np.array(camera_rays(hfov, H, W))).to(device).reshape(-1, 3)
+    tflat = tdepth.reshape(b, H * W)  # [B, P]
+    tvalid = tflat > 0  # [B, P]
+    pts = rays[None] * tflat.to(f64)[..., None]  # [B, P, 3] target camera frame
+    rel = _invert_pose(spose.to(f64)) @ tpose.to(f64)[:, None]  # [B, N, 4, 4] source <- target
+    f = focal_from_hfov(src_hfov, ws)
+    sflat = sdepth.reshape(b, n, hs * ws)  # [B, N, Hs*Ws]
+    pts_t = pts.transpose(1, 2)[:, None]  # [B, 1, 3, P]
+
+    f32 = torch.float32
+    neg_f = torch.tensor(-f, dtype=f32, device=device)
+    half_w = torch.tensor(ws / 2.0, dtype=f32, device=device)
+    half_h = torch.tensor(hs / 2.0, dtype=f32, device=device)
+    min_z = torch.tensor(-MIN_DEPTH, dtype=f32, device=device)
+    width_f = torch.tensor(float(ws), dtype=f32, device=device)
+    neg_rel = torch.tensor(-rel_tol, dtype=f32, device=device)
+    abs_t = torch.tensor(abs_tol, dtype=f32, device=device)
+    covis = torch.empty((b, n, H * W), dtype=torch.bool, device=device)  # [B, N, P]
+    step = max(1, _CHUNK_ELEMS // (b * H * W))
+    for start in range(0, n, step):
+        sl = slice(start, min(n, start + step))
+        # Same op sequence as targets._covisible_points: float64 transform, then float32.
+        q = (rel[:, sl, :3, :3] @ pts_t + rel[:, sl, :3, 3:4]).to(f32)  # [B, n_c, 3, P]
+        x, y, zc = q[:, :, 0], q[:, :, 1], q[:, :, 2]  # zc = camera z = -planar depth
+        scale = torch.div(neg_f, zc)  # f / depth
+        u = torch.floor(x * scale + half_w)  # pixel column
+        v = torch.floor(half_h - y * scale)  # pixel row
+        inside = (zc < min_z) & (u >= 0) & (u < ws) & (v >= 0) & (v < hs)
+        lin = torch.where(inside, v * width_f + u, torch.zeros_like(u)).long()  # nearest pixel
+        sampled = torch.gather(sflat[:, sl], 2, lin).to(f32)  # [B, n_c, P]
+        tol = torch.maximum(zc * neg_rel, abs_t)  # max(abs_tol, rel_tol * depth)
+        covis[:, sl] = inside & tvalid[:, None] & (sampled > 0) & ((sampled + zc).abs() <= tol)
+    if mask is not None:
+        covis &= mask[..., None]
+
+    counts = covis.sum(dim=-1)  # [B, N]
+    if H % h == 0 and W % w == 0:
+        kh, kw = H // h, W // w
+        cells = covis.reshape(b, n, h, kh, w, kw).sum(dim=(3, 5)).to(f32)  # [B, N, h, w]
+        maps = cells / float(kh * kw)  # reshape-mean
+        totals = counts.to(f32)[..., None, None]
+        normalized = cells / torch.where(totals > 0, totals, torch.ones_like(totals))
+    else:
+        maps64 = _area_average(covis.reshape(b, n, H, W).to(f64), (h, w))  # [B, N, h, w]
+        totals64 = maps64.sum(dim=(-2, -1), keepdim=True)
+        maps = maps64.to(f32)
+        normalized = (maps64 / torch.where(totals64 > 0, totals64, torch.ones_like(totals64))).to(
+            f32
+        )
+    overlap64 = counts.to(f64) / float(H * W)
+    return CovisibilityResultTorch(
+        maps=maps,
+        normalized=normalized,
+        valid=overlap64 > min_overlap,
+        overlap=overlap64.to(f32),
+    )
+
+
+# --------------------------------------------------------------------------- camera positions
+@torch.no_grad()
+def camera_position_heatmaps_torch(
+    target_depth: torch.Tensor,
+    target_pose: torch.Tensor,
+    source_poses: torch.Tensor,
+    hfov: float,
+    out_size: tuple[int, int] = (64, 64),
+    *,
+    source_mask: torch.Tensor | None = None,
+    sigma: float = 2.0,
+    abs_tol: float = 0.05,
+    rel_tol: float = 0.02,
+    keep_occluded: bool = False,
+    check_values: bool = True,
+) -> CameraPositionResultTorch:
+    """Batched source-camera position Gaussians (see ``targets.camera_position_heatmaps``).
+
+    Args:
+        target_depth: [B, H, W] planar depth of the target views (metres, 0 = invalid).
+        target_pose: [B, 4, 4] camera-to-world poses of the target cameras.
+        source_poses: [B, N, 4, 4] camera-to-world poses of the source cameras.
+        hfov: target horizontal fov in degrees.
+        out_size: (h, w) output grid (Gaussian in output-cell units).
+        source_mask: [B, N] bool, False for padded slots (status MASKED, zero maps).
+        sigma, abs_tol, rel_tol, keep_occluded: as in the numpy version.
+        check_values: validate depth / pose values (costs one host sync).
+
+    Returns:
+        :class:`CameraPositionResultTorch` (maps [B, N, h, w], uv [B, N, 2], depth / status
+        [B, N]).
+    """
+    hfov = validate_hfov(hfov)
+    h, w = _as_out_size(out_size)
+    sigma = _as_sigma(sigma)
+    abs_tol = _as_nonneg("abs_tol", abs_tol)
+    rel_tol = _as_nonneg("rel_tol", rel_tol)
+    tdepth = _require("target_depth", target_depth, 3, "[B, H, W]")
+    b, H, W = tdepth.shape
+    tpose = _require("target_pose", target_pose, 3, "[B, 4, 4]")
+    _require_shape("target_pose", tpose, (b, 4, 4), "[B, 4, 4]")
+    spose = _require("source_poses", source_poses, 4, "[B, N, 4, 4]")
+    n = spose.shape[1]
+    _require_shape("source_poses", spose, (b, n, 4, 4), "[B, N, 4, 4]")
+    device = tdepth.device
+    mask = _mask(source_mask, b, n, device)
+    if check_values:
+        _check_values(
+            {"target_depth": tdepth},
+            {"target_pose": (tpose, None), "source_poses": (spose, mask)},
+        )
+
+    f64 = torch.float64
+    inv_t = _invert_pose(tpose.to(f64))  # [B, 4, 4] target camera <- world
+    centres = spose.to(f64)[..., :3, 3]  # [B, N, 3]
+    q = centres @ inv_t[:, :3, :3].transpose(-1, -2) + inv_t[:, None, :3, 3]  # [B, N, 3]
+    depth = -q[..., 2]
+    f = focal_from_hfov(hfov, W)
+    front = depth > MIN_DEPTH
+    u = W / 2.0 + f * (q[..., 0] / depth)
+    v = H / 2.0 - f * (q[..., 1] / depth)
+    inside = front & (u >= 0) & (u < W) & (v >= 0) & (v < H)
+    lin = torch.where(inside, torch.floor(v) * W + torch.floor(u), torch.zeros_like(u)).long()
+    seen = torch.gather(tdepth.reshape(b, H * W), 1, lin).to(f64)  # [B, N]
+    limit = depth - torch.clamp(rel_tol * depth, min=abs_tol)
+    occluded = inside & (seen > 0) & (seen < limit)
+
+    status = torch.full((b, n), int(IN_VIEW), dtype=torch.int64, device=device)
+    status[~inside] = int(OUT_OF_VIEW)
+    status[~front] = int(BEHIND)
+    status[occluded] = int(OCCLUDED)
+    uv = torch.stack([u, v], dim=-1)
+    uv[~front] = math.nan
+    if mask is not None:
+        status[~mask] = int(MASKED)
+        uv[~mask] = math.nan
+        depth = torch.where(mask, depth, torch.full_like(depth, math.nan))
+
+    show = status == int(IN_VIEW)
+    if keep_occluded:
+        show |= status == int(OCCLUDED)
+    uc = uv[..., 0] * (w / W)  # [B, N] output-cell units
+    vc = uv[..., 1] * (h / H)
+    xs = torch.arange(w, dtype=f64, device=device) + 0.5
+    ys = torch.arange(h, dtype=f64, device=device) + 0.5
+    gx = torch.exp(-((xs - uc[..., None]) ** 2) / (2.0 * sigma**2))  # [B, N, w]
+    gy = torch.exp(-((ys - vc[..., None]) ** 2) / (2.0 * sigma**2))  # [B, N, h]
+    maps = (gy[..., :, None] * gx[..., None, :]).float()  # [B, N, h, w]
+    maps = torch.where(show[..., None, None], maps, torch.zeros_like(maps))
+    return CameraPositionResultTorch(maps=maps, uv=uv, depth=depth, status=status)
