@@ -11,6 +11,7 @@ from habitat_fih import compat
 compat.install()
 
 from habitat_fih import config  # noqa: E402
+from habitat_fih import tasks  # noqa: E402,F401  (measures, sensors, their configs)
 from habitat_fih.sim import simulator  # noqa: E402,F401  (registers FIHSim-v0)
 
 config.register()

@@ -18,7 +18,7 @@ def _run(code: str, extra_path: Path | None = None) -> dict:
     if extra_path is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(extra_path), env.get("PYTHONPATH", "")])
     proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", textwrap.dedent(code).replace("COMPAT_LOADER", _COMPAT_LOADER)],
         capture_output=True,
         text=True,
         env=env,
@@ -85,21 +85,39 @@ def test_runtime_use_of_a_stand_in_raises_but_import_time_constants_do_not():
     assert out["const_type"] == "Vector3.zero_init"
 
 
+# Loads habitat_fih/compat/__init__.py without running habitat_fih/__init__.py (which imports habitat).
+_COMPAT_LOADER = (
+    "import importlib.util, habitat_fih_compat_path as _p; "
+    "_s = importlib.util.spec_from_file_location('fih_compat', _p.PATH); "
+    "_m = importlib.util.module_from_spec(_s); _s.loader.exec_module(_m); "
+    "install, stand_in_roots = _m.install, _m.stand_in_roots"
+)
+
+
 def _fake_package(root: Path, name: str) -> None:
     pkg = root / name
     pkg.mkdir()
     (pkg / "__init__.py").write_text("REAL_MARKER = 'fake-real'\n")
 
 
+def _compat_path_module(root: Path) -> None:
+    import habitat_fih.compat
+
+    (root / "habitat_fih_compat_path.py").write_text(f"PATH = {habitat_fih.compat.__file__!r}\n")
+
+
 def test_nothing_is_replaced_when_real_habitat_sim_is_importable(tmp_path):
     for name in ("habitat_sim", "magnum", "corrade"):
         _fake_package(tmp_path, name)
+    _compat_path_module(tmp_path)
+    # habitat-lab cannot import against these empty fake packages, so this runs the first thing
+    # ``import habitat_fih`` does (compat.install()), loading the compat module on its own.
     out = _run(
         """
         import json
-        import habitat_fih
+        COMPAT_LOADER
+        install()
         import habitat_sim, magnum
-        from habitat_fih.compat import stand_in_roots
         print(json.dumps({
             "roots": list(stand_in_roots()),
             "marker": habitat_sim.REAL_MARKER,
@@ -116,11 +134,13 @@ def test_nothing_is_replaced_when_real_habitat_sim_is_importable(tmp_path):
 
 def test_only_missing_roots_are_served(tmp_path):
     _fake_package(tmp_path, "magnum")
+    _compat_path_module(tmp_path)
     out = _run(
         """
         import json
-        import habitat_fih, magnum
-        from habitat_fih.compat import stand_in_roots
+        COMPAT_LOADER
+        install()
+        import magnum
         print(json.dumps({"roots": list(stand_in_roots()), "mn": magnum.REAL_MARKER}))
         """,
         extra_path=tmp_path,

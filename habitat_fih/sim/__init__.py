@@ -1,0 +1,1 @@
+"""FIHSim-v0: the embedded CPU simulator (scene loading, Embree rendering, navigation, motion)."""
