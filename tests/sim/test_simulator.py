@@ -86,7 +86,7 @@ def test_turns_are_exact_and_forward_moves_step_size(data_root):
         for _ in range(24):  # 24 x 15 deg = 360 deg
             sim.step(2)
         q = sim.get_agent_state().rotation
-        assert abs(abs((q.conj() * state0.rotation).w) - 1.0) < 1e-9
+        assert abs(abs((q.conj() * state0.rotation).w) - 1.0) < 1e-6  # start quaternion is from json (rounded)
         sim.step(2)  # one turn left: forward (-Z) rotated +15 deg about +Y
         fwd = quaternion.rotate_vectors(sim.get_agent_state().rotation, np.array([0.0, 0.0, -1.0]))
         fwd0 = quaternion.rotate_vectors(state0.rotation, np.array([0.0, 0.0, -1.0]))
