@@ -1,0 +1,598 @@
+"""The end-to-end frame-indexed-heatmap model: VGGT → keyframes → DINOv3 → fusion → Qwen → heads.
+
+`FIHModel.forward` takes a batch of frame histories (the LAST valid frame of each sample is the
+current view), their validity mask, their original step indices and the instructions, and
+returns an `FIHOutput`: one heatmap per keyframe on the current view (stacked and keyed by the
+keyframe's original frame index), action logits and VGGT's geometry.
+
+Pipeline per sample:
+
+1. VGGT runs over all valid frames of the sample (padding never enters its global attention:
+   samples are grouped by their number of valid frames, so a padded batch costs one VGGT call
+   per distinct length). The first valid frame defines VGGT's world frame.
+2. The sampler (`habitat_fih.models.sampling`) picks K keyframes among the HISTORY, i.e. the
+   valid frames before the current one, from VGGT's world points. With fewer than K history
+   frames every history frame is taken and the remaining slots are padding (`-1` indices), or
+   a ValueError is raised when `config.pad_keyframes` is False.
+3. DINOv3 encodes the real keyframes and the current view.
+4. `SpatialFusion` fuses their VGGT patch tokens (layer `config.vggt_layer`) with the DINOv3
+   tokens into T LLM tokens per frame.
+5. Qwen2.5-VL reads the keyframe and current-view tokens (visual slots, in time order, each
+   marked with its original frame index) and the instruction. Samples are grouped by their
+   number of real keyframes, so padding slots never appear in a prompt.
+6. The heatmap head turns (keyframe, current view) hidden states into one map per keyframe;
+   the action head turns the final hidden state into STOP / FORWARD / LEFT / RIGHT logits.
+
+Components may live on different devices (`config.device_allocation`, placed by
+`FIHModel.place`); tensors are moved explicitly between them. Each component runs under
+`torch.autocast` (config dtype) when it sits on a CUDA device. Fully frozen components run
+under `torch.no_grad`. `set_stage` applies the per-stage freezing spec and logs trainable
+parameter counts per component. An optional `stage_hook` (a callable returning a context
+manager per stage name) lets benchmarks time the stages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from habitat_fih.models.config import FIHModelConfig, StageSpec
+from habitat_fih.models.dinov3_backbone import DINOv3Backbone
+from habitat_fih.models.fusion import SpatialFusion
+from habitat_fih.models.heads.action import ActionHead
+from habitat_fih.models.heads.heatmap import FrameIndexedHeatmapHead, HeatmapOutput
+from habitat_fih.models.losses import STAGES
+from habitat_fih.models.qwen_vl_backbone import QwenVLBackbone
+from habitat_fih.models.sampling import select_keyframes
+from habitat_fih.models.vggt.model import VGGT
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["COMPONENTS", "FIHModel", "FIHOutput"]
+
+#: Component names used by `set_stage`, `trainable_parameter_counts` and `place`.
+COMPONENTS: tuple[str, ...] = (
+    "vggt",
+    "dinov3",
+    "fusion",
+    "frame_embedding",
+    "llm",
+    "lora",
+    "heatmap_head",
+    "action_head",
+)
+
+StageHook = Callable[[str], AbstractContextManager[Any]]
+
+_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+_GEOMETRY_KEYS = ("pose_enc", "depth", "depth_conf", "world_points", "world_points_conf")
+
+
+@dataclass
+class FIHOutput:
+    """Everything `FIHModel.forward` returns (B samples, S history slots, K keyframe slots).
+
+    Keyframes:
+        keyframe_indices: [B, K] long, ORIGINAL frame indices of the keyframes, ascending,
+            -1 for padding slots (which come last).
+        keyframe_slots: [B, K] long, their positions in the input's S axis, -1 for padding.
+        keyframe_valid: [B, K] bool, False for padding slots.
+        current_index: [B] long, original frame index of the current view.
+        current_slot: [B] long, its position in the S axis (the last valid slot).
+    Heads:
+        heatmap_logits: [B, K, h, w] float32 logits of each keyframe's map on the current
+            view (padding slots hold finite, meaningless values).
+        heatmaps: B dicts {original frame index: [h, w] logits}, padding skipped.
+        action_logits: [B, A] float32 (A = 4: STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT).
+    LLM:
+        visual_hidden: [B, K + 1, T, D] LLM hidden states at the visual tokens (keyframe slots
+            in `keyframe_indices` order, the current view last; zeros at padding slots).
+        last_hidden: [B, D] LLM hidden state at the final prompt position.
+        fused_tokens: [B, K + 1, T, D] fusion outputs fed to the LLM (zeros at padding).
+        token_grid: (th, tw), T = th * tw.
+    VGGT geometry (zeros at invalid slots; world frame = first valid frame of each sample):
+        pose_enc: [B, S, 9]; depth: [B, S, H', W', 1]; depth_conf: [B, S, H', W'];
+        world_points: [B, S, H', W', 3]; world_points_conf: [B, S, H', W'] with
+        H' = W' = config.image_size. pose_enc / depth / depth_conf are None when VGGT's
+        camera / depth head is disabled (the point head is required by the sampler).
+        frame_mask: [B, S] bool, the input mask.
+    """
+
+    keyframe_indices: Tensor
+    keyframe_slots: Tensor
+    keyframe_valid: Tensor
+    current_index: Tensor
+    current_slot: Tensor
+    heatmap_logits: Tensor
+    heatmaps: list[dict[int, Tensor]]
+    action_logits: Tensor
+    visual_hidden: Tensor
+    last_hidden: Tensor
+    fused_tokens: Tensor
+    token_grid: tuple[int, int]
+    pose_enc: Tensor | None
+    depth: Tensor | None
+    depth_conf: Tensor | None
+    world_points: Tensor
+    world_points_conf: Tensor
+    frame_mask: Tensor
+
+    def loss_inputs(self) -> dict[str, Tensor]:
+        """The `preds` mapping of `habitat_fih.models.losses.compute_stage_loss`."""
+        return {
+            "heatmap_logits": self.heatmap_logits,
+            "frame_indices": self.keyframe_indices,
+            "action_logits": self.action_logits,
+        }
+
+
+def _param_device(module: nn.Module) -> torch.device:
+    for p in module.parameters():
+        return p.device
+    for b in module.buffers():
+        return b.device
+    return torch.device("cpu")
+
+
+def _count(params: Iterator[nn.Parameter]) -> int:
+    return sum(p.numel() for p in params if p.requires_grad)
+
+
+class FIHModel(nn.Module):
+    """VGGT + keyframe sampler + DINOv3 + fusion + Qwen2.5-VL + heatmap / action heads.
+
+    Build it with `habitat_fih.models.factory.build_model(config)` (which loads checkpoints);
+    the constructor takes already-built components.
+    """
+
+    def __init__(
+        self,
+        config: FIHModelConfig,
+        vggt: VGGT,
+        dinov3: DINOv3Backbone,
+        qwen: QwenVLBackbone,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.vggt = vggt
+        self.dinov3 = dinov3
+        self.qwen = qwen
+        self._check_dims()
+        hidden = qwen.hidden_size
+        self.fusion = SpatialFusion(config.fusion)
+        self.heatmap_head = FrameIndexedHeatmapHead(replace(config.heatmap, input_dim=hidden))
+        act = config.action
+        self.action_head = ActionHead(hidden, act.num_actions, act.mlp_dim, act.dropout)
+        # fusion and heads follow the LLM's device (they are created on the default device)
+        llm_device = _param_device(qwen)
+        self.fusion.to(llm_device)
+        self.heatmap_head.to(llm_device)
+        self.action_head.to(llm_device)
+        if config.gradient_checkpointing:
+            vggt.set_gradient_checkpointing(True)
+            vit = dinov3.model
+            kwargs = {"use_reentrant": False}
+            if hasattr(vit, "activation_checkpointing_enable"):  # transformers >= 5.2x
+                vit.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            elif vit.supports_gradient_checkpointing:  # older transformers (device image)
+                vit.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        self.stage: str | None = None
+        self.stage_hook: StageHook | None = None
+        self.set_stage("finetune")
+
+    # ------------------------------------------------------------------ setup
+    def _check_dims(self) -> None:
+        cfg = self.config
+        problems = []
+        if self.dinov3.hidden_size != cfg.fusion.dino_dim:
+            problems.append(
+                f"fusion.dino_dim={cfg.fusion.dino_dim} but DINOv3 width is "
+                f"{self.dinov3.hidden_size}"
+            )
+        if self.qwen.hidden_size != cfg.fusion.out_dim:
+            problems.append(
+                f"fusion.out_dim={cfg.fusion.out_dim} but the LLM hidden size is "
+                f"{self.qwen.hidden_size}"
+            )
+        if cfg.image_size % self.dinov3.patch_size:
+            problems.append(
+                f"image_size={cfg.image_size} is not a multiple of the DINOv3 patch size "
+                f"{self.dinov3.patch_size}"
+            )
+        if self.vggt.point_head is None:
+            problems.append("VGGT needs its point head (vggt.enable_point) for keyframe sampling")
+        if self.qwen.tokenizer is None:
+            problems.append(
+                "the Qwen backbone has no tokenizer (give qwen.pretrained_dir / tokenizer_dir "
+                "or pass tokenizer= to build_model)"
+            )
+        if problems:
+            raise ValueError("FIHModel components do not fit the config: " + "; ".join(problems))
+
+    def component_modules(self) -> dict[str, nn.Module]:
+        """The top-level modules by component (the LLM's LoRA and frame embedding sit inside
+        `qwen`)."""
+        return {
+            "vggt": self.vggt,
+            "dinov3": self.dinov3,
+            "fusion": self.fusion,
+            "qwen": self.qwen,
+            "heatmap_head": self.heatmap_head,
+            "action_head": self.action_head,
+        }
+
+    def place(self, device: str | torch.device | None = None) -> FIHModel:
+        """Move components to their devices: `config.device_allocation.<name>` when set, else
+        `device` (when given). Fusion and both heads follow the LLM. Returns self."""
+        alloc = self.config.device_allocation
+        targets = {
+            "vggt": alloc.vggt or device,
+            "dinov3": alloc.dinov3 or device,
+            "llm": alloc.llm or device,
+        }
+        if targets["vggt"] is not None:
+            self.vggt.to(targets["vggt"])
+        if targets["dinov3"] is not None:
+            self.dinov3.to(targets["dinov3"])
+        if targets["llm"] is not None:
+            for module in (self.qwen, self.fusion, self.heatmap_head, self.action_head):
+                module.to(targets["llm"])
+        logger.info(
+            "FIHModel placement: vggt %s, dinov3 %s, llm/fusion/heads %s",
+            self.device_of("vggt"),
+            self.device_of("dinov3"),
+            self.device_of("llm"),
+        )
+        return self
+
+    def device_of(self, component: str) -> torch.device:
+        """Current device of `vggt`, `dinov3` or `llm` (fusion and heads live with the LLM)."""
+        module = {"vggt": self.vggt, "dinov3": self.dinov3, "llm": self.qwen}[component]
+        return _param_device(module)
+
+    # ------------------------------------------------------------------ freezing
+    def trainable_parameter_counts(self) -> dict[str, int]:
+        """Trainable parameter count per component (see `COMPONENTS`)."""
+        qwen_counts = self.qwen.trainable_parameter_counts()
+        return {
+            "vggt": _count(self.vggt.parameters()),
+            "dinov3": _count(self.dinov3.parameters()),
+            "fusion": _count(self.fusion.parameters()),
+            "frame_embedding": qwen_counts["frame_embedding"],
+            "llm": qwen_counts["language_model"] + qwen_counts["vision_tower"],
+            "lora": qwen_counts["lora"],
+            "heatmap_head": _count(self.heatmap_head.parameters()),
+            "action_head": _count(self.action_head.parameters()),
+        }
+
+    def set_stage(self, stage: str) -> dict[str, int]:
+        """Freeze / unfreeze every component for a training stage (`config.stages[stage]`).
+
+        Args:
+            stage: `"pretrain"`, `"finetune"` or `"main"`.
+
+        Returns:
+            trainable parameter counts per component (also logged).
+        """
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+        spec: StageSpec = self.config.stages[stage]
+        self.vggt.requires_grad_(spec.train_vggt)
+        self.dinov3.requires_grad_(spec.train_dinov3)
+        # LLM: base weights trainable only in "full"; LoRA adapters in "lora" and "full".
+        for name, param in self.qwen.vlm.named_parameters():
+            if name.startswith("visual."):
+                param.requires_grad_(False)  # Qwen's own vision tower is never run
+            elif "lora_" in name:
+                param.requires_grad_(spec.llm in ("lora", "full"))
+            else:
+                param.requires_grad_(spec.llm == "full")
+        if self.qwen.frame_embedding is not None:
+            self.qwen.frame_embedding.requires_grad_(spec.train_fusion)
+        self.fusion.requires_grad_(spec.train_fusion)
+        self.heatmap_head.requires_grad_(spec.train_heatmap_head)
+        self.action_head.requires_grad_(spec.train_action_head)
+        self.stage = stage
+        counts = self.trainable_parameter_counts()
+        logger.info(
+            "FIHModel stage %r: trainable parameters %s (total %d)",
+            stage,
+            ", ".join(f"{k}={v:,}" for k, v in counts.items()),
+            sum(counts.values()),
+        )
+        return counts
+
+    def train(self, mode: bool = True) -> FIHModel:
+        """Set train mode; frozen backbones (no trainable parameter) stay in eval mode."""
+        super().train(mode)
+        for module in (self.vggt, self.dinov3):
+            if not any(p.requires_grad for p in module.parameters()):
+                module.eval()
+        return self
+
+    # ------------------------------------------------------------------ forward helpers
+    def _stage(self, name: str) -> AbstractContextManager[Any]:
+        return self.stage_hook(name) if self.stage_hook is not None else contextlib.nullcontext()
+
+    def _autocast(self, device: torch.device) -> AbstractContextManager[Any]:
+        if self.config.autocast and device.type == "cuda":
+            return torch.autocast("cuda", dtype=_DTYPES[self.config.autocast_dtype])
+        return contextlib.nullcontext()
+
+    @staticmethod
+    def _grad(module: nn.Module) -> AbstractContextManager[Any]:
+        trainable = any(p.requires_grad for p in module.parameters())
+        return contextlib.nullcontext() if trainable else torch.no_grad()
+
+    def _check_inputs(
+        self,
+        frames: Tensor,
+        frame_mask: Tensor | None,
+        frame_indices: Tensor | None,
+        instructions: list[str],
+    ) -> tuple[Tensor, Tensor]:
+        if frames.ndim != 5 or frames.shape[2] != 3 or frames.shape[-1] < 1 or frames.shape[-2] < 1:
+            raise ValueError(
+                f"frames must be [B, S, 3, H, W] RGB in [0, 1], got shape {tuple(frames.shape)}"
+            )
+        b, s = frames.shape[:2]
+        if b == 0 or s == 0:
+            raise ValueError(f"empty video: frames have shape {tuple(frames.shape)} (B, S >= 1)")
+        if frame_mask is None:
+            frame_mask = torch.ones(b, s, dtype=torch.bool, device=frames.device)
+        if tuple(frame_mask.shape) != (b, s):
+            raise ValueError(
+                f"frame_mask must be [B, S] = [{b}, {s}], got shape {tuple(frame_mask.shape)}"
+            )
+        frame_mask = frame_mask.bool()
+        empty = (~frame_mask.any(1)).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(f"empty video: samples {empty} have no valid frame in frame_mask")
+        if frame_indices is None:
+            frame_indices = torch.arange(s, device=frames.device).expand(b, s)
+        if tuple(frame_indices.shape) != (b, s):
+            raise ValueError(
+                f"frame_indices must be [B, S] = [{b}, {s}], got shape {tuple(frame_indices.shape)}"
+            )
+        if frame_indices.dtype.is_floating_point or frame_indices.dtype == torch.bool:
+            raise ValueError(f"frame_indices must be integers, got {frame_indices.dtype}")
+        if bool((frame_indices[frame_mask] < 0).any()):
+            raise ValueError("frame_indices of valid frames must be >= 0")
+        if len(instructions) != b or not all(isinstance(t, str) for t in instructions):
+            raise ValueError(f"need {b} instruction strings, got {instructions!r}")
+        return frame_mask, frame_indices.long()
+
+    def _resize(self, frames: Tensor) -> Tensor:
+        """[B, S, 3, H, W] -> [B, S, 3, R, R] with R = config.image_size (no crop)."""
+        size = self.config.image_size
+        if tuple(frames.shape[-2:]) == (size, size):
+            return frames
+        b, s = frames.shape[:2]
+        flat = frames.reshape(b * s, *frames.shape[2:])  # [B*S, 3, H, W]
+        flat = F.interpolate(
+            flat, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+        )
+        return flat.reshape(b, s, 3, size, size)  # [B, S, 3, R, R]
+
+    def _run_vggt(self, frames: Tensor, frame_mask: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        """VGGT over each sample's valid frames, grouped by their count.
+
+        Returns padded geometry ([B, S, ...], zeros at invalid slots) and the patch tokens of
+        layer `config.vggt_layer` as [B, S, gh, gw, 2C].
+        """
+        b, s, _, h, w = frames.shape
+        p = self.config.vggt.patch_size
+        gh, gw = h // p, w // p
+        device = frames.device
+        counts = frame_mask.sum(1).tolist()
+        geometry: dict[str, Tensor] = {}
+        tokens_out: Tensor | None = None
+        for n in sorted(set(counts)):
+            rows = [i for i, c in enumerate(counts) if c == n]
+            slots = torch.stack([frame_mask[i].nonzero().flatten() for i in rows])  # [b_g, n]
+            row_t = torch.tensor(rows, device=device)
+            group = frames[row_t[:, None], slots]  # [b_g, n, 3, H, W]
+            out = self.vggt(group)
+            layer = out["aggregated_tokens"][self.config.vggt_layer]  # [b_g, n, P, 2C]
+            patches = layer[:, :, out["patch_start_idx"] :]  # [b_g, n, gh*gw, 2C]
+            patches = patches.reshape(len(rows), n, gh, gw, -1)  # [b_g, n, gh, gw, 2C]
+            if tokens_out is None:
+                tokens_out = patches.new_zeros(b, s, gh, gw, patches.shape[-1])
+            tokens_out[row_t[:, None], slots] = patches
+            for key in _GEOMETRY_KEYS:
+                if key not in out:  # head disabled in the VGGT config
+                    continue
+                value = out[key]  # [b_g, n, ...]
+                if key not in geometry:
+                    geometry[key] = value.new_zeros(b, s, *value.shape[2:])
+                geometry[key][row_t[:, None], slots] = value
+        assert tokens_out is not None
+        return geometry, tokens_out
+
+    def _select(
+        self, geometry: dict[str, Tensor], frame_mask: Tensor, frame_indices: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Keyframe slots [B, K] (sorted by original index, -1 padding last), current slots
+        [B] and the number of real keyframes per sample [B]."""
+        cfg = self.config
+        k = cfg.num_keyframes
+        b = frame_mask.shape[0]
+        device = frame_mask.device
+        key_slots = torch.full((b, k), -1, dtype=torch.long, device=device)
+        current = torch.empty(b, dtype=torch.long, device=device)
+        num_real = torch.empty(b, dtype=torch.long, device=device)
+        for i in range(b):
+            valid = frame_mask[i].nonzero().flatten()  # [n] slots in input order
+            current[i] = valid[-1]
+            history = valid[:-1]  # [n - 1]
+            if history.numel() > k:
+                chosen = select_keyframes(
+                    geometry["world_points"][i, history].detach(),
+                    geometry["world_points_conf"][i, history].detach(),
+                    k,
+                    cfg.sampler,
+                )  # [K] positions within history
+                picked = history[chosen]
+            elif history.numel() == k or cfg.pad_keyframes:
+                picked = history  # all history frames; the rest stay padding (-1)
+            else:
+                raise ValueError(
+                    f"sample {i} has {history.numel()} history frames (the current frame "
+                    f"excluded) but num_keyframes={k} and pad_keyframes=False"
+                )
+            order = torch.argsort(frame_indices[i, picked], stable=True)
+            picked = picked[order]
+            key_slots[i, : picked.numel()] = picked
+            num_real[i] = picked.numel()
+        return key_slots, current, num_real
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        frames: Tensor,
+        frame_mask: Tensor | None,
+        frame_indices: Tensor | None,
+        instructions: list[str],
+    ) -> FIHOutput:
+        """Predict per-keyframe heatmaps on the current view and action logits.
+
+        Args:
+            frames: [B, S, 3, H, W] float RGB in [0, 1], the frame history; in each sample the
+                LAST valid slot is the current view. Resized to config.image_size (no crop).
+            frame_mask: [B, S] bool, True at valid slots (padding anywhere is allowed; every
+                sample needs at least one valid frame). None = all valid.
+            frame_indices: [B, S] integer original step index of each slot (used for the
+                keyframe keys, the prompt's frame markers and sorting). None = 0..S-1.
+            instructions: B instruction strings.
+
+        Returns:
+            `FIHOutput` (its docstring lists every field and shape): keyframe_indices [B, K],
+            keyframe_slots [B, K], keyframe_valid [B, K], current_index [B], current_slot [B],
+            heatmap_logits [B, K, h, w], heatmaps (B dicts {original index: [h, w]}),
+            action_logits [B, A], visual_hidden / fused_tokens [B, K + 1, T, D], last_hidden
+            [B, D], token_grid (th, tw), pose_enc [B, S, 9], depth [B, S, R, R, 1],
+            depth_conf / world_points_conf [B, S, R, R], world_points [B, S, R, R, 3],
+            frame_mask [B, S].
+
+        Raises:
+            ValueError: wrong frame shape, an empty video (S = 0 or no valid frame), mismatched
+                mask / indices / instructions, or fewer than K history frames when
+                config.pad_keyframes is False.
+        """
+        cfg = self.config
+        frame_mask, frame_indices = self._check_inputs(
+            frames, frame_mask, frame_indices, instructions
+        )
+        b, s = frames.shape[:2]
+        k = cfg.num_keyframes
+        vggt_dev, dino_dev, llm_dev = (
+            self.device_of("vggt"),
+            self.device_of("dinov3"),
+            self.device_of("llm"),
+        )
+
+        # 1. VGGT over every valid frame -------------------------------------------------
+        with self._stage("vggt"):
+            frames_v = self._resize(frames.to(vggt_dev).float())  # [B, S, 3, R, R]
+            mask_v = frame_mask.to(vggt_dev)
+            with self._grad(self.vggt), self._autocast(vggt_dev):
+                geometry, vggt_tokens = self._run_vggt(frames_v, mask_v)
+            # geometry: [B, S, ...]; vggt_tokens: [B, S, gh, gw, 2C]
+
+        # 2. keyframes among the history -------------------------------------------------
+        with self._stage("sampling"), torch.no_grad():
+            key_slots, current_slot, num_real = self._select(
+                geometry, mask_v, frame_indices.to(vggt_dev)
+            )  # [B, K], [B], [B]
+        # visual slots per sample: real keyframes (time order) then the current view
+        slot_lists = [
+            key_slots[i, : int(num_real[i])].tolist() + [int(current_slot[i])] for i in range(b)
+        ]
+        flat_b = torch.tensor([i for i, sl in enumerate(slot_lists) for _ in sl], device=vggt_dev)
+        flat_s = torch.tensor([x for sl in slot_lists for x in sl], device=vggt_dev)  # [N]
+
+        # 3. DINOv3 on keyframes + current views ----------------------------------------
+        with self._stage("dinov3"):
+            images = frames_v[flat_b, flat_s].to(dino_dev)  # [N, 3, R, R]
+            with self._grad(self.dinov3), self._autocast(dino_dev):
+                dino_tokens = self.dinov3(images)  # [N, gh_d, gw_d, Cd]
+
+        # 4. fusion -------------------------------------------------------------------
+        with self._stage("fusion"), self._autocast(llm_dev):
+            vggt_sel = vggt_tokens[flat_b, flat_s].to(llm_dev)  # [N, gh, gw, 2C]
+            fused, grid = self.fusion(vggt_sel[None], dino_tokens.to(llm_dev)[None])
+            fused = fused[0]  # [N, T, D]
+        t, d = fused.shape[-2:]
+
+        # 5. LLM, grouped by number of real keyframes -------------------------------------
+        key_indices = torch.where(
+            key_slots >= 0,
+            frame_indices.to(vggt_dev).gather(1, key_slots.clamp_min(0)),
+            torch.full_like(key_slots, -1),
+        )  # [B, K]
+        cur_indices = frame_indices.to(vggt_dev).gather(1, current_slot[:, None])[:, 0]  # [B]
+        starts = torch.tensor([0] + [len(sl) for sl in slot_lists]).cumsum(0).tolist()
+        visual_hidden = fused.new_zeros(b, k + 1, t, d)  # keyframe slots, current view last
+        fused_slots = fused.new_zeros(b, k + 1, t, d)
+        last_hidden = fused.new_zeros(b, d)
+        with self._stage("llm"), self._autocast(llm_dev):
+            counts = num_real.tolist()
+            for n in sorted(set(counts)):
+                rows = [i for i, c in enumerate(counts) if c == n]
+                group = torch.stack([fused[starts[i] : starts[i + 1]] for i in rows])
+                # group: [b_g, n + 1, T, D]
+                indices = torch.stack(
+                    [torch.cat([key_indices[i, :n], cur_indices[i : i + 1]]) for i in rows]
+                )  # [b_g, n + 1]
+                inputs = self.qwen.build_inputs(
+                    [instructions[i] for i in rows], indices.cpu(), t, grid, device=llm_dev
+                )
+                out = self.qwen(group, **inputs)
+                row_t = torch.tensor(rows, device=llm_dev)
+                slot_pos = list(range(n)) + [k]  # real keyframe slots, then the current view
+                pos_t = torch.tensor(slot_pos, device=llm_dev)
+                vh = out["visual_hidden"].to(fused.dtype)  # [b_g, n + 1, T, D]
+                visual_hidden = visual_hidden.index_put((row_t[:, None], pos_t[None, :]), vh)
+                fused_slots = fused_slots.index_put((row_t[:, None], pos_t[None, :]), group)
+                last_hidden = last_hidden.index_put((row_t,), out["last_hidden"].to(fused.dtype))
+
+        # 6. heads ---------------------------------------------------------------------
+        with self._stage("heads"), self._autocast(llm_dev):
+            key_indices_l = key_indices.to(llm_dev)
+            heat: HeatmapOutput = self.heatmap_head(
+                visual_hidden[:, :k],  # [B, K, T, D]
+                visual_hidden[:, k],  # [B, T, D]
+                grid,
+                key_indices_l,
+            )
+            action_logits = self.action_head(last_hidden).float()  # [B, A]
+        heat = HeatmapOutput(heat.logits.float(), heat.frame_indices)  # float32 for the losses
+
+        return FIHOutput(
+            keyframe_indices=key_indices_l,
+            keyframe_slots=key_slots.to(llm_dev),
+            keyframe_valid=key_indices_l >= 0,
+            current_index=cur_indices.to(llm_dev),
+            current_slot=current_slot.to(llm_dev),
+            heatmap_logits=heat.logits,
+            heatmaps=heat.to_frame_dicts(),
+            action_logits=action_logits,
+            visual_hidden=visual_hidden,
+            last_hidden=last_hidden,
+            fused_tokens=fused_slots,
+            token_grid=grid,
+            pose_enc=geometry.get("pose_enc"),
+            depth=geometry.get("depth"),
+            depth_conf=geometry.get("depth_conf"),
+            world_points=geometry["world_points"],
+            world_points_conf=geometry["world_points_conf"],
+            frame_mask=frame_mask,
+        )

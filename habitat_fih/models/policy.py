@@ -1,0 +1,327 @@
+"""`FIHPolicy`: the habitat-baselines policy over `FIHModel` (registered as ``"FIHPolicy"``).
+
+A thin adapter: it turns a batch of habitat observations into `FIHModel` inputs, returns the
+model's action logits and per-keyframe heatmaps, picks one action per environment (`act`) and,
+when targets are in the observations, the stage loss. The policy is stateless — the frame
+history travels in the observations — so it has no recurrent state.
+
+Observation keys (names configurable through `FIHPolicyConfig`):
+
+=====================  ====================================================================
+``rgb_history``        uint8 [B, S, H, W, 3] (or float in [0, 1]) frame history; the LAST
+                       valid slot is the current view. Required.
+``rgb_history_mask``   bool [B, S], True at valid slots. Optional (all valid).
+``rgb_history_index``  int [B, S] original step index of each slot. Optional (0..S-1).
+``instruction_text``   the instruction per env: a list / tuple of B strings, or an integer
+                       tensor [B, L] of UTF-8 bytes right-padded with 0. Required.
+``fih_heatmaps``       float [B, S, h, w] target map of every history slot on the current
+                       view (optional; gathered at the chosen keyframes for the loss).
+``fih_heatmaps_valid`` bool [B, S] validity of those targets (optional).
+``expert_action``      int [B] or [B, 1] expert action (optional; action loss term).
+=====================  ====================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from habitat_baselines.common.baseline_registry import baseline_registry
+from habitat_baselines.rl.ppo.policy import Policy, PolicyActionData
+from torch import Tensor, nn
+
+from habitat_fih.models.config import FIHModelConfig
+from habitat_fih.models.fih_model import FIHModel, FIHOutput
+from habitat_fih.models.losses import STAGES, LossConfig, compute_stage_loss
+
+__all__ = [
+    "FIH_CONFIG_NODE",
+    "FIHActionData",
+    "FIHPolicy",
+    "FIHPolicyConfig",
+    "decode_instructions",
+]
+
+#: Where `FIHPolicy.from_config` looks for ``model`` (an `FIHModelConfig` mapping) and,
+#: optionally, ``policy`` (an `FIHPolicyConfig` mapping) in the experiment config.
+FIH_CONFIG_NODE = "habitat_baselines.fih"
+
+
+@dataclass
+class FIHPolicyConfig:
+    """Observation keys and loss settings of `FIHPolicy` (None = the key is not used)."""
+
+    rgb_history_key: str = "rgb_history"
+    history_mask_key: str | None = "rgb_history_mask"
+    frame_indices_key: str | None = "rgb_history_index"
+    instruction_key: str = "instruction_text"
+    target_heatmaps_key: str | None = "fih_heatmaps"
+    target_valid_key: str | None = "fih_heatmaps_valid"
+    expert_action_key: str | None = "expert_action"
+    losses: LossConfig = field(default_factory=LossConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.losses, dict):
+            from habitat_fih.models.losses import (
+                FinetuneLossConfig,
+                MainLossConfig,
+                PretrainLossConfig,
+            )
+
+            parts = {
+                "pretrain": PretrainLossConfig,
+                "finetune": FinetuneLossConfig,
+                "main": MainLossConfig,
+            }
+            self.losses = LossConfig(
+                **{k: parts[k](**v) if isinstance(v, dict) else v for k, v in self.losses.items()}
+            )
+        for name in ("rgb_history_key", "instruction_key"):
+            if not getattr(self, name):
+                raise ValueError(f"FIHPolicyConfig.{name} must be a non-empty key")
+
+
+@dataclass
+class FIHActionData(PolicyActionData):
+    """`PolicyActionData` plus the model's heatmaps for the task's measures.
+
+    Attributes:
+        heatmaps: per env {original keyframe index: [h, w] logits}.
+        heatmap_logits: [B, K, h, w].
+        keyframe_indices: [B, K] (-1 = padding).
+        action_logits: [B, A].
+    """
+
+    heatmaps: list[dict[int, Tensor]] | None = None
+    heatmap_logits: Tensor | None = None
+    keyframe_indices: Tensor | None = None
+    action_logits: Tensor | None = None
+
+
+def decode_instructions(value: Any, batch: int) -> list[str]:
+    """B instruction strings from a list / tuple of str, one str (batch 1) or a [B, L] integer
+    tensor of UTF-8 bytes right-padded with 0."""
+    if isinstance(value, str):
+        texts = [value]
+    elif isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        texts = list(value)
+    elif isinstance(value, Tensor) and not value.dtype.is_floating_point and value.ndim == 2:
+        rows = value.to("cpu", torch.long).tolist()
+        texts = [bytes(c for c in row if c != 0).decode("utf-8", errors="replace") for row in rows]
+    else:
+        raise ValueError(
+            "instruction observation must be a list of str or a [B, L] integer tensor of UTF-8 "
+            f"bytes, got {type(value).__name__}"
+            + (f" with shape {tuple(value.shape)}" if isinstance(value, Tensor) else "")
+        )
+    if len(texts) != batch:
+        raise ValueError(f"{len(texts)} instructions for {batch} environments")
+    return texts
+
+
+@baseline_registry.register_policy
+class FIHPolicy(nn.Module, Policy):
+    """habitat-baselines policy over `FIHModel` (see the module docstring for observations)."""
+
+    def __init__(
+        self, model: FIHModel, action_space: Any = None, config: FIHPolicyConfig | None = None
+    ) -> None:
+        nn.Module.__init__(self)
+        Policy.__init__(self, action_space)
+        self.model = model
+        self.policy_config = config or FIHPolicyConfig()
+
+    # ------------------------------------------------------------------ Policy interface
+    @property
+    def hidden_state_shape(self) -> tuple[int, int]:
+        """No recurrent state: the history is in the observations."""
+        return (0, 0)
+
+    @property
+    def hidden_state_shape_lens(self) -> list[int]:
+        return [0]
+
+    @property
+    def recurrent_hidden_size(self) -> int:
+        return 0
+
+    @property
+    def num_recurrent_layers(self) -> int:
+        return 0
+
+    def _get_policy_components(self) -> list[nn.Module]:
+        return [self.model]
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Any,
+        observation_space: Any = None,
+        action_space: Any = None,
+        *,
+        model_config: FIHModelConfig | None = None,
+        policy_config: FIHPolicyConfig | None = None,
+        tokenizer: Any = None,
+        device: str | torch.device | None = None,
+        **kwargs: Any,
+    ) -> FIHPolicy:
+        """Build the policy.
+
+        `model_config` / `policy_config` win when given; otherwise they are read from the
+        experiment config node `FIH_CONFIG_NODE` (`model` required, `policy` optional).
+        `tokenizer` and `device` go to `build_model`.
+        """
+        from habitat_fih.models.factory import build_model
+
+        if model_config is None or policy_config is None:
+            from omegaconf import OmegaConf
+
+            node = OmegaConf.select(config, FIH_CONFIG_NODE) if config is not None else None
+            if model_config is None:
+                if node is None or "model" not in node:
+                    raise KeyError(
+                        f"FIHPolicy.from_config needs model_config= or a '{FIH_CONFIG_NODE}.model'"
+                        " node in the config"
+                    )
+                model_config = FIHModelConfig.from_dict(
+                    OmegaConf.to_container(node.model, resolve=True)  # type: ignore[arg-type]
+                )
+            if policy_config is None and node is not None and "policy" in node:
+                policy_config = FIHPolicyConfig(
+                    **OmegaConf.to_container(node.policy, resolve=True)  # type: ignore[arg-type]
+                )
+        model = build_model(model_config, tokenizer=tokenizer, device=device)
+        return cls(model, action_space, policy_config)
+
+    # ------------------------------------------------------------------ inputs
+    def model_inputs(
+        self, observations: Mapping[str, Any]
+    ) -> tuple[Tensor, Tensor | None, Tensor | None, list[str]]:
+        """(frames [B, S, 3, H, W] in [0, 1], mask [B, S] | None, indices [B, S] | None,
+        instructions) from the observations."""
+        cfg = self.policy_config
+        if cfg.rgb_history_key not in observations:
+            raise KeyError(f"observation {cfg.rgb_history_key!r} (frame history) is missing")
+        rgb = observations[cfg.rgb_history_key]
+        if not isinstance(rgb, Tensor) or rgb.ndim != 5 or rgb.shape[-1] != 3:
+            raise ValueError(
+                f"observation {cfg.rgb_history_key!r} must be [B, S, H, W, 3], got "
+                f"{tuple(rgb.shape) if isinstance(rgb, Tensor) else type(rgb).__name__}"
+            )
+        frames = rgb.permute(0, 1, 4, 2, 3)  # [B, S, 3, H, W]
+        frames = frames.float() / 255.0 if rgb.dtype == torch.uint8 else frames.float()
+        mask = self._optional(observations, cfg.history_mask_key)
+        indices = self._optional(observations, cfg.frame_indices_key)
+        if cfg.instruction_key not in observations:
+            raise KeyError(f"observation {cfg.instruction_key!r} (instruction) is missing")
+        texts = decode_instructions(observations[cfg.instruction_key], rgb.shape[0])
+        return (
+            frames,
+            None if mask is None else mask.bool(),
+            None if indices is None else indices.long(),
+            texts,
+        )
+
+    @staticmethod
+    def _optional(observations: Mapping[str, Any], key: str | None) -> Tensor | None:
+        if key is None or key not in observations:
+            return None
+        value = observations[key]
+        return value.squeeze(-1) if value.ndim == 3 and value.shape[-1] == 1 else value
+
+    # ------------------------------------------------------------------ forward / loss
+    def forward(self, observations: Mapping[str, Any]) -> FIHOutput:
+        """Run the model on a batch of observations."""
+        return self.model(*self.model_inputs(observations))
+
+    def gather_targets(
+        self, observations: Mapping[str, Any], output: FIHOutput
+    ) -> dict[str, Tensor] | None:
+        """Targets for `compute_stage_loss` at the chosen keyframes, or None without targets.
+
+        `heatmaps` [B, K, h, w] = the per-slot targets at `output.keyframe_slots`; `valid`
+        [B, K] = real keyframe slots whose target is valid; `actions` [B] when present.
+        """
+        cfg = self.policy_config
+        maps = self._optional(observations, cfg.target_heatmaps_key)
+        if maps is None:
+            return None
+        slots = output.keyframe_slots.to(maps.device)  # [B, K]
+        b, k = slots.shape
+        if maps.ndim != 4 or maps.shape[0] != b:
+            raise ValueError(
+                f"observation {cfg.target_heatmaps_key!r} must be [B, S, h, w], got "
+                f"{tuple(maps.shape)}"
+            )
+        h, w = maps.shape[-2:]
+        index = slots.clamp_min(0)[:, :, None, None].expand(b, k, h, w)
+        targets = {"heatmaps": maps.float().gather(1, index)}  # [B, K, h, w]
+        valid = slots >= 0
+        slot_valid = self._optional(observations, cfg.target_valid_key)
+        if slot_valid is not None:
+            valid = valid & slot_valid.bool().to(slots.device).gather(1, slots.clamp_min(0))
+        targets["valid"] = valid
+        actions = self._optional(observations, cfg.expert_action_key)
+        if actions is not None:
+            targets["actions"] = actions.reshape(b).long()
+        device = output.heatmap_logits.device
+        return {key: value.to(device) for key, value in targets.items()}
+
+    def evaluate_loss(
+        self, observations: Mapping[str, Any], stage: str | None = None
+    ) -> tuple[FIHOutput, Tensor, dict[str, Tensor]]:
+        """Forward plus the stage loss against the targets in `observations`.
+
+        Args:
+            observations: must hold the target heatmaps (see the module docstring).
+            stage: one of `losses.STAGES`; default the model's current stage.
+
+        Returns:
+            (output, total loss, logged terms).
+        """
+        stage = stage or self.model.stage
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+        output = self(observations)
+        targets = self.gather_targets(observations, output)
+        if targets is None:
+            raise KeyError(
+                f"observation {self.policy_config.target_heatmaps_key!r} (target heatmaps) "
+                "is missing"
+            )
+        preds: dict[str, Tensor] = output.loss_inputs()
+        if "actions" not in targets:
+            preds.pop("action_logits")
+        total, terms = compute_stage_loss(stage, preds, targets, self.policy_config.losses)
+        return output, total, terms
+
+    @torch.no_grad()
+    def act(
+        self,
+        observations: Mapping[str, Any],
+        rnn_hidden_states: Tensor | None = None,
+        prev_actions: Tensor | None = None,
+        masks: Tensor | None = None,
+        deterministic: bool = False,
+    ) -> FIHActionData:
+        """One action per environment: argmax (`deterministic`) or a sample of the softmax.
+
+        Returns:
+            `FIHActionData` with actions [B, 1] long, action_log_probs [B, 1],
+            rnn_hidden_states passed through, and the heatmaps.
+        """
+        output = self(observations)
+        logits = output.action_logits.float()  # [B, A]
+        dist = torch.distributions.Categorical(logits=logits)
+        actions = logits.argmax(-1) if deterministic else dist.sample()  # [B]
+        return FIHActionData(
+            rnn_hidden_states=rnn_hidden_states,
+            actions=actions[:, None],
+            action_log_probs=dist.log_prob(actions)[:, None],
+            heatmaps=output.heatmaps,
+            heatmap_logits=output.heatmap_logits,
+            keyframe_indices=output.keyframe_indices,
+            action_logits=output.action_logits,
+        )

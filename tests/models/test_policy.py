@@ -1,0 +1,106 @@
+"""Tests for habitat_fih.models.policy (tiny FIHModel on CPU)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from habitat_fih.models.config import FIHModelConfig
+from habitat_fih.models.policy import FIHActionData, FIHPolicy, decode_instructions
+
+_spec = importlib.util.spec_from_file_location(
+    "_tiny_qwen", Path(__file__).with_name("_tiny_qwen.py")
+)
+assert _spec is not None and _spec.loader is not None
+_tiny = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("_tiny_qwen", _tiny)
+_spec.loader.exec_module(_tiny)
+
+B, S = 2, 6
+TEXTS = ["go to the kitchen", "turn left and stop"]
+
+
+def _utf8(texts: list[str], length: int = 40) -> torch.Tensor:
+    out = torch.zeros(len(texts), length, dtype=torch.uint8)
+    for i, text in enumerate(texts):
+        data = torch.tensor(list(text.encode("utf-8")), dtype=torch.uint8)
+        out[i, : data.numel()] = data
+    return out
+
+
+def observations() -> dict[str, object]:
+    gen = torch.Generator().manual_seed(0)
+    mask = torch.ones(B, S, dtype=torch.bool)
+    mask[1, :2] = False
+    return {
+        "rgb_history": torch.randint(0, 256, (B, S, 40, 40, 3), dtype=torch.uint8, generator=gen),
+        "rgb_history_mask": mask,
+        "rgb_history_index": torch.arange(S).expand(B, S) * 2,
+        "instruction_text": _utf8(TEXTS),
+    }
+
+
+@pytest.fixture(scope="module")
+def policy() -> FIHPolicy:
+    torch.manual_seed(0)
+    config = OmegaConf.create(
+        {"habitat_baselines": {"fih": {"model": FIHModelConfig.tiny().to_dict()}}}
+    )
+    return FIHPolicy.from_config(config, None, None, tokenizer=_tiny.tiny_tokenizer()).eval()
+
+
+def test_policy_is_registered() -> None:
+    # imported here: habitat_baselines needs habitat_fih's import compatibility layer first
+    from habitat_baselines.common.baseline_registry import baseline_registry
+
+    assert baseline_registry.get_policy("FIHPolicy") is FIHPolicy
+
+
+def test_act_returns_one_valid_action_per_env(policy: FIHPolicy) -> None:
+    obs = observations()
+    data = policy.act(obs, None, None, None, deterministic=True)
+    assert isinstance(data, FIHActionData)
+    assert data.actions.shape == (B, 1) and data.actions.dtype == torch.long
+    assert ((data.actions >= 0) & (data.actions < 4)).all()
+    assert data.action_log_probs.shape == (B, 1)
+    assert torch.equal(data.env_actions, data.actions)
+    assert data.actions[:, 0].tolist() == data.action_logits.argmax(-1).tolist()
+    assert len(data.heatmaps) == B
+    assert sorted(data.heatmaps[1]) == [4, 6, 8]  # 3 history frames (indices 4, 6, 8), padded
+    sampled = policy.act(obs, None, None, None, deterministic=False)
+    assert ((sampled.actions >= 0) & (sampled.actions < 4)).all()
+    assert policy.num_recurrent_layers == 0
+
+
+def test_instructions_as_strings_and_targets_give_a_loss(policy: FIHPolicy) -> None:
+    obs = observations()
+    obs["instruction_text"] = TEXTS
+    h, w = policy.model.config.heatmap.out_size
+    obs["fih_heatmaps"] = torch.rand(B, S, h, w)
+    obs["expert_action"] = torch.tensor([[1], [0]])
+    output, total, terms = policy.evaluate_loss(obs, "main")
+    assert torch.isfinite(total) and "action" in terms and "heatmap_mse" in terms
+    targets = policy.gather_targets(obs, output)
+    assert targets is not None
+    row, slot = 0, int(output.keyframe_slots[0, 0])
+    torch.testing.assert_close(targets["heatmaps"][row, 0], obs["fih_heatmaps"][row, slot])
+    assert targets["valid"].tolist() == output.keyframe_valid.tolist()
+
+
+def test_bad_observations_raise(policy: FIHPolicy) -> None:
+    obs = observations()
+    del obs["rgb_history"]
+    with pytest.raises(KeyError, match="rgb_history"):
+        policy.act(obs, None, None, None)
+    with pytest.raises(ValueError, match="2 instructions for 3"):
+        decode_instructions(TEXTS, 3)
+    with pytest.raises(ValueError, match="list of str"):
+        decode_instructions(torch.zeros(2, 3), 2)
+    assert decode_instructions(_utf8(["café"]), 1) == ["café"]
+    with pytest.raises(KeyError, match="fih.model"):
+        FIHPolicy.from_config(OmegaConf.create({}), None, None)
