@@ -12,11 +12,11 @@ import json
 from collections import defaultdict
 
 import numpy as np
+from habitat import Env
+from habitat.tasks.nav.shortest_path_follower import ShortestPathFollower
 from tqdm import tqdm
 
 import habitat_fih  # noqa: F401  (compat + FIHSim-v0 + config search path)
-from habitat import Env
-from habitat.tasks.nav.shortest_path_follower import ShortestPathFollower
 from habitat_fih.config import get_config
 
 ORACLE_GOAL_RADIUS = 0.5

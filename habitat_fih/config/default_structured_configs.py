@@ -6,7 +6,10 @@ under habitat's groups with habitat-fih's own names (habitat's nodes are never r
 
 - ``habitat/task/measurements``: ``path_length``, ``oracle_navigation_error``,
   ``oracle_success``, ``oracle_spl``, ``steps_taken``, ``ndtw``, ``sdtw``;
-- ``habitat/task/lab_sensors``: ``shortest_path_sensor``, ``vln_oracle_progress_sensor``.
+- ``habitat/task/measurements`` (FIH): ``frame_heatmap_quality``, ``memory_coverage``;
+- ``habitat/task/lab_sensors``: ``shortest_path_sensor``, ``vln_oracle_progress_sensor``,
+  ``frame_heatmaps``, ``frame_geometry``;
+- ``habitat/task``: ``fih_vln_task_config_base`` (the FIH-VLN-v0 task schema).
 
 Select them in a config's defaults list or from the command line, e.g.
 ``+habitat/task/measurements@habitat.task.measurements.ndtw=ndtw
@@ -18,12 +21,21 @@ the classes live in :mod:`habitat_fih.tasks`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from habitat.config.default_structured_configs import LabSensorConfig, MeasurementConfig
+from habitat.config.default_structured_configs import (
+    LabSensorConfig,
+    MeasurementConfig,
+    TaskConfig,
+)
 from hydra.core.config_store import ConfigStore
 
 __all__ = [
+    "FIHVLNTaskConfig",
+    "FrameGeometrySensorConfig",
+    "FrameHeatmapQualityMeasurementConfig",
+    "FrameIndexedHeatmapSensorConfig",
+    "MemoryCoverageMeasurementConfig",
     "NDTWMeasurementConfig",
     "OracleNavigationErrorMeasurementConfig",
     "OracleSPLMeasurementConfig",
@@ -131,6 +143,73 @@ class VLNOracleProgressSensorConfig(LabSensorConfig):
 
 
 # ---------------------------------------------------------------------------------------------
+# FIH-VLN-v0: task, frame-indexed sensors and heatmap measures
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FIHVLNTaskConfig(TaskConfig):
+    """FIH-VLN-v0 (habitat's VLN task + frame memory + frame-indexed targets).
+
+    memory_max_frames: frames remembered (the user's design: 32); memory_policy: "uniform" (first
+    and latest kept, near-uniform over the history) or "recent"; working_resolution: side of the
+    depth kept per frame and of the per-pixel covisibility (targets are area-averaged from it);
+    covisibility_abs_tol / rel_tol: depth agreement max(abs, rel * z) in metres.
+    """
+
+    type: str = "FIH-VLN-v0"
+    depth_sensor_uuid: str = "depth"
+    memory_max_frames: int = 32
+    memory_policy: str = "uniform"
+    working_resolution: int = 64
+    covisibility_abs_tol: float = 0.05
+    covisibility_rel_tol: float = 0.02
+
+
+@dataclass
+class FrameIndexedHeatmapSensorConfig(LabSensorConfig):
+    """Frame-indexed heatmaps of the memory frames on the current view (``frame_heatmaps``).
+
+    M (memory slots) is the task's memory_max_frames; height / width: output map size; target_kinds: any
+    of "covisibility", "camera_position"; camera_sigma: Gaussian sigma in output cells;
+    min_overlap: covisible fraction above which a covisibility target is valid.
+    """
+
+    type: str = "FrameIndexedHeatmapSensor"
+    uuid: str = "frame_heatmaps"
+    height: int = 64
+    width: int = 64
+    target_kinds: list[str] = field(default_factory=lambda: ["covisibility", "camera_position"])
+    camera_sigma: float = 2.0
+    min_overlap: float = 0.01
+
+
+@dataclass
+class FrameGeometrySensorConfig(LabSensorConfig):
+    """Poses (OpenCV, relative to the first frame) and intrinsics of memory + current frames."""
+
+    type: str = "FrameGeometrySensor"
+    uuid: str = "frame_geometry"
+    image_size: list[int] = field(default_factory=lambda: [224, 224])
+
+
+@dataclass
+class FrameHeatmapQualityMeasurementConfig(MeasurementConfig):
+    """KL / soft IoU / peak error of predicted vs target heatmaps (``frame_heatmap_quality``)."""
+
+    type: str = "FrameHeatmapQuality"
+    min_overlap: float = 0.01
+    eps: float = 1e-8
+
+
+@dataclass
+class MemoryCoverageMeasurementConfig(MeasurementConfig):
+    """Mean fraction of the current view covisible with the memory (``memory_coverage``)."""
+
+    type: str = "MemoryCoverage"
+
+
+# ---------------------------------------------------------------------------------------------
 # ConfigStore
 # ---------------------------------------------------------------------------------------------
 
@@ -142,11 +221,15 @@ _MEASUREMENTS: dict[str, type[MeasurementConfig]] = {
     "steps_taken": StepsTakenMeasurementConfig,
     "ndtw": NDTWMeasurementConfig,
     "sdtw": SDTWMeasurementConfig,
+    "frame_heatmap_quality": FrameHeatmapQualityMeasurementConfig,
+    "memory_coverage": MemoryCoverageMeasurementConfig,
 }
 
 _LAB_SENSORS: dict[str, type[LabSensorConfig]] = {
     "shortest_path_sensor": ShortestPathSensorConfig,
     "vln_oracle_progress_sensor": VLNOracleProgressSensorConfig,
+    "frame_heatmaps": FrameIndexedHeatmapSensorConfig,
+    "frame_geometry": FrameGeometrySensorConfig,
 }
 
 cs = ConfigStore.instance()
@@ -166,3 +249,6 @@ for _name, _node in _LAB_SENSORS.items():
         package=f"habitat.task.lab_sensors.{_name}",
         node=_node,
     )
+
+# The FIH task's schema node; configs/habitat/habitat/task/fih_vln.yaml builds on it.
+cs.store(group="habitat/task", name="fih_vln_task_config_base", node=FIHVLNTaskConfig)

@@ -37,8 +37,6 @@ import attr
 import numpy as np
 import quaternion  # noqa: F401  (registers np.quaternion)
 from gym import spaces
-from omegaconf import DictConfig
-
 from habitat.config.default import get_agent_config
 from habitat.core.registry import registry
 from habitat.core.simulator import (
@@ -51,6 +49,8 @@ from habitat.core.simulator import (
 )
 from habitat.sims.habitat_simulator.actions import HabitatSimActions
 from habitat.utils.geometry_utils import quaternion_from_coeff
+from omegaconf import DictConfig
+
 from habitat_fih.geometry.camera import pose_from_agent_state
 from habitat_fih.sim.follower import BoundGreedyFollower, GreedyGeodesicFollower
 from habitat_fih.sim.navigation import NavGrid

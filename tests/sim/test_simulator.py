@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import quaternion  # noqa: F401
 import trimesh
-
-import habitat_fih  # noqa: F401
 from habitat import Env
 from habitat.core.registry import registry
 from habitat.sims import make_sim
 from habitat.tasks.nav.shortest_path_follower import ShortestPathFollower
+
+import habitat_fih  # noqa: F401
 from habitat_fih.config import get_config
 from habitat_fih.datasets.episodes import EpisodeSpec, sample_episodes, write_split
 from habitat_fih.datasets.procedural import ApartmentSpec, export_apartment

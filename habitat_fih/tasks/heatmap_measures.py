@@ -1,0 +1,122 @@
+"""Measures of FIH-VLN-v0 that score frame-indexed heatmaps.
+
+- :class:`FrameHeatmapQuality` (metric ``frame_heatmap_quality``, a dict): the agent's predicted
+  maps (passed with its action, see :mod:`habitat_fih.tasks.fih_task`) against the covisibility
+  targets of the same original frame indices, area-averaged to the prediction's size, over every
+  (step, frame) pair whose target is valid (covisible fraction > ``min_overlap``):
+
+  - ``kl``: KL(target || prediction) of the maps normalised to distributions (prediction
+    smoothed by ``eps``);
+  - ``iou``: soft IoU ``sum(min(t, p)) / sum(max(t, p))`` of the raw maps in [0, 1];
+  - ``peak_error``: distance between the arg-max cells of target and prediction, divided by the
+    map diagonal (0 = same cell, 1 = opposite corners);
+  - ``scored``: number of (step, frame) pairs scored; ``missing_steps``: steps without a
+    prediction (allowed: the episode goes on). Averages are NaN while nothing was scored.
+- :class:`MemoryCoverage` (``memory_coverage``): mean over steps with a non-empty memory of the
+  fraction of the current view covisible with at least one memory frame (per-pixel union at the
+  working resolution).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from habitat.core.embodied_task import Measure
+from habitat.core.registry import registry
+
+from habitat_fih.geometry import area_average
+
+__all__ = ["FrameHeatmapQuality", "MemoryCoverage", "heatmap_scores"]
+
+
+def heatmap_scores(target: np.ndarray, prediction: np.ndarray, eps: float = 1e-8) -> tuple[float, float, float]:
+    """(KL(t||p), soft IoU, normalised peak distance) of one target / prediction pair [h, w]."""
+    t = np.asarray(target, dtype=np.float64)
+    p = np.clip(np.asarray(prediction, dtype=np.float64), 0.0, 1.0)
+    td = t / t.sum()
+    pd = (p + eps) / (p + eps).sum()
+    pos = td > 0
+    kl = float(np.sum(td[pos] * np.log(td[pos] / pd[pos])))
+    union = np.maximum(t, p).sum()
+    iou = float(np.minimum(t, p).sum() / union) if union > 0 else 1.0
+    h, w = t.shape
+    ti, tj = np.unravel_index(int(np.argmax(t)), t.shape)
+    pi, pj = np.unravel_index(int(np.argmax(p)), p.shape)
+    peak = float(np.hypot(ti - pi, tj - pj) / np.hypot(h - 1, w - 1)) if (h, w) != (1, 1) else 0.0
+    return kl, iou, peak
+
+
+@registry.register_measure
+class FrameHeatmapQuality(Measure):
+    cls_uuid = "frame_heatmap_quality"
+
+    def __init__(self, sim, config, *args: Any, **kwargs: Any) -> None:
+        self.min_overlap = float(config.min_overlap)
+        self.eps = float(config.eps)
+        super().__init__()
+
+    def _get_uuid(self, *args: Any, **kwargs: Any) -> str:
+        return self.cls_uuid
+
+    def reset_metric(self, *args: Any, episode=None, task=None, observations=None, **kwargs: Any):
+        self._sums = np.zeros(3)
+        self._scored = 0
+        self._missing = 0
+        self._publish()
+
+    def _publish(self) -> None:
+        mean = self._sums / self._scored if self._scored else np.full(3, np.nan)
+        self._metric = {
+            "kl": float(mean[0]),
+            "iou": float(mean[1]),
+            "peak_error": float(mean[2]),
+            "scored": self._scored,
+            "missing_steps": self._missing,
+        }
+
+    def update_metric(self, *args: Any, episode=None, task=None, observations=None, **kwargs: Any):
+        prediction = getattr(task, "prediction", None)
+        if prediction is None:
+            self._missing += 1
+            self._publish()
+            return
+        maps = np.asarray(prediction["maps"], dtype=np.float32)
+        indices = np.asarray(prediction["frame_indices"]).reshape(-1)
+        if maps.ndim != 3 or maps.shape[0] != len(indices):
+            raise ValueError(
+                f"frame_heatmap_prediction maps must be [K,h,w] with K = len(frame_indices); got "
+                f"maps {maps.shape} and {len(indices)} frame indices"
+            )
+        targets = task.targets(observations)
+        slot_of = {int(s): i for i, s in enumerate(targets.memory_steps) if s >= 0}
+        size = maps.shape[1:]
+        for pred_map, index in zip(maps, indices, strict=True):
+            slot = slot_of.get(int(index))
+            if slot is None or targets.overlap[slot] <= self.min_overlap:
+                continue
+            target = area_average(targets.covisible[slot][None], size)[0]
+            self._sums += heatmap_scores(target, pred_map, self.eps)
+            self._scored += 1
+        self._publish()
+
+
+@registry.register_measure
+class MemoryCoverage(Measure):
+    cls_uuid = "memory_coverage"
+
+    def __init__(self, sim, config, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def _get_uuid(self, *args: Any, **kwargs: Any) -> str:
+        return self.cls_uuid
+
+    def reset_metric(self, *args: Any, episode=None, task=None, observations=None, **kwargs: Any):
+        self._values: list[float] = []
+        self._metric = 0.0
+
+    def update_metric(self, *args: Any, episode=None, task=None, observations=None, **kwargs: Any):
+        targets = task.targets(observations)
+        if targets.filled.any():
+            self._values.append(float(targets.covisible[targets.filled].max(axis=0).mean()))
+        self._metric = float(np.mean(self._values)) if self._values else 0.0
