@@ -20,7 +20,7 @@ test: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
 
 data: $(STAMP)
-	$(PY) -m habitat_fih.datasets.make_starter_data --out data
+	$(PY) -m habitat_fih.datasets.generate --out data
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_sim.py
