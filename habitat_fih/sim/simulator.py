@@ -126,6 +126,14 @@ class FIHSim(Simulator):
         agent_cfg = get_agent_config(config)
         self._agent_cfg = agent_cfg
         self._cameras, sensors = self._make_sensors(agent_cfg.sim_sensors)
+        # sensor orientation relative to the agent, as a quaternion (for sensor_states)
+        self._sensor_quats = {
+            cam.uuid: quaternion.from_rotation_matrix(
+                pose_from_agent_state(np.zeros(3), np.quaternion(1, 0, 0, 0), np.zeros(3), cam.orientation)[:3, :3]
+            )
+            for cam in self._cameras
+        }
+        self._pose_cache: tuple[tuple, dict[str, np.ndarray]] | None = None
         self._sensor_suite = SensorSuite(sensors)
         self._action_space = spaces.Discrete(4)
         self._position = np.zeros(3, dtype=np.float64)
@@ -319,12 +327,14 @@ class FIHSim(Simulator):
     # -------------------------------------------------------------- agent state
     def get_agent_state(self, agent_id: int = 0) -> FIHAgentState:
         self._check_agent(agent_id)
-        states = {}
-        for cam in self._cameras:
-            pose = self._sensor_pose(cam)
-            states[cam.uuid] = _SensorState(
-                position=pose[:3, 3].copy(), rotation=quaternion.from_rotation_matrix(pose[:3, :3])
+        poses = self._sensor_poses()
+        states = {
+            cam.uuid: _SensorState(
+                position=poses[cam.uuid][:3, 3].copy(),
+                rotation=self._rotation * self._sensor_quats[cam.uuid],
             )
+            for cam in self._cameras
+        }
         return FIHAgentState(
             position=self._position.astype(np.float32),
             rotation=self._rotation,
@@ -418,8 +428,17 @@ class FIHSim(Simulator):
         return follower.bind(lambda: (self._position.copy(), self._rotation))
 
     # ---------------------------------------------------------------- rendering
-    def _sensor_pose(self, cam: _CameraSensor) -> np.ndarray:
-        return pose_from_agent_state(self._position, self._rotation, cam.offset, cam.orientation)
+    def _sensor_poses(self) -> dict[str, np.ndarray]:
+        """Camera-to-world pose of every sensor, cached until the agent moves (habitat's
+        measures and sensors ask for the agent state many times per step)."""
+        key = (*self._position.tolist(), *quaternion.as_float_array(self._rotation).tolist())
+        if self._pose_cache is None or self._pose_cache[0] != key:
+            poses = {
+                cam.uuid: pose_from_agent_state(self._position, self._rotation, cam.offset, cam.orientation)
+                for cam in self._cameras
+            }
+            self._pose_cache = (key, poses)
+        return self._pose_cache[1]
 
     def _observe(self) -> Observations:
         """Render every sensor; sensors at the same pose go through one ``render`` call."""
@@ -430,7 +449,7 @@ class FIHSim(Simulator):
         sim_obs: dict[str, Any] = {}
         caster = self.scene_assets.caster
         for cams in by_pose.values():
-            pose = self._sensor_pose(cams[0])
+            pose = self._sensor_poses()[cams[0].uuid]
             views = caster.render_sensors(pose, [(c.spec, c.kind) for c in cams])
             for cam, view in zip(cams, views, strict=True):
                 sim_obs[cam.uuid] = view
