@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test data bench lint
+.PHONY: run oracle test data bench lint
 
 $(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,17 @@ $(STAMP): setup.py pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# The main job: train the tiny FIH model with online DAgger on the bundled data (FIHSim-v0),
+# then evaluate its last checkpoint on val_seen episodes (stats json under data/fih/).
+RUN_CFG := --config-name=fih/synthetic_tiny
 run: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(PY) -m habitat_fih.run $(RUN_CFG)
+	OPENBLAS_NUM_THREADS=1 $(PY) -m habitat_fih.run $(RUN_CFG) habitat_baselines.evaluate=True \
+		habitat_baselines.eval_ckpt_path_dir=data/fih/synthetic_tiny/checkpoints/ckpt.1.pth \
+		habitat_baselines.test_episode_count=5
+	cat data/fih/synthetic_tiny/eval/stats_ckpt_1_val_seen.json
+
+oracle: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(PY) -m habitat_fih.run_oracle
 
 test: $(STAMP)

@@ -16,4 +16,6 @@ from habitat_fih.sim import simulator  # noqa: E402,F401  (registers FIHSim-v0)
 
 config.register()
 
+from habitat_fih import trainers  # noqa: E402,F401  (fih trainer + habitat_baselines.fih config)
+
 __version__ = "0.1.0"

@@ -120,6 +120,8 @@ class _StandInModule(types.ModuleType):
             raise AttributeError(name)
         # Sub-packages imported by attribute access (``habitat_sim.physics.X``) become modules.
         full = f"{self.__name__}.{name}"
+        if full in _ABSENT:
+            raise AttributeError(name)
         if full in sys.modules:
             return sys.modules[full]
         if full in _SPECIALS:  # e.g. ``habitat_sim.errors`` used without importing it
@@ -128,6 +130,11 @@ class _StandInModule(types.ModuleType):
         setattr(self, name, value)
         return value
 
+
+# Optional habitat-sim modules that habitat-lab imports inside ``try/except ImportError`` and
+# then USES whenever the import succeeded (habitat.utils.profiling_wrapper calls
+# profiling_utils on every RLEnv step): these must stay absent so habitat takes its fallback.
+_ABSENT = frozenset({"habitat_sim.utils.profiling_utils"})
 
 # Real objects some habitat-lab modules rely on at import or ``except`` time.
 _SPECIALS: dict[str, dict[str, object]] = {
@@ -156,7 +163,7 @@ class _StandInFinder(importlib.abc.MetaPathFinder):
         self._loader = _StandInLoader()
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname.split(".", 1)[0] not in self.roots:
+        if fullname.split(".", 1)[0] not in self.roots or fullname in _ABSENT:
             return None
         return importlib.machinery.ModuleSpec(fullname, self._loader, is_package=True)
 

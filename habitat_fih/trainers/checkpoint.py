@@ -1,0 +1,180 @@
+"""Checkpoints of the ``fih`` trainer: atomic writes, model-weight filtering, resume state.
+
+- `atomic_save`: ``torch.save`` to a temporary file in the target directory, fsync, then
+  ``os.replace`` — a run killed at any moment leaves either the old or the new file.
+- Model checkpoints ``ckpt.{i}.pth`` hold ``{"model": state, "model_config": dict, "stage",
+  "update", "iteration", "config"}``. Weights loaded from a local checkpoint directory (VGGT with
+  ``vggt_dir``, DINOv3 with ``dinov3.pretrained_dir``, Qwen's base weights with
+  ``qwen.pretrained_dir``; LoRA adapters are always kept) are left out: they are re-read from
+  those directories.
+- The resume state (``.resume_state.pth`` in the checkpoint folder) adds the optimiser,
+  scheduler, DAgger iteration, counters, the RNG states (python, numpy, torch, the trainer's
+  generators) and optionally the replay buffer.
+- `load_model_weights` raises one `IncompatibleCheckpointError` naming missing / unexpected /
+  mis-shaped keys and differing model-config entries.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import random
+import re
+import tempfile
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from habitat_fih.models.config import FIHModelConfig
+
+__all__ = [
+    "IncompatibleCheckpointError",
+    "atomic_save",
+    "checkpoint_index",
+    "list_checkpoints",
+    "load_model_weights",
+    "model_state",
+    "rng_state",
+    "set_rng_state",
+]
+
+
+class IncompatibleCheckpointError(ValueError):
+    """A checkpoint does not fit the configured model."""
+
+
+def atomic_save(obj: Any, path: str) -> None:
+    """``torch.save(obj, path)`` through a temporary file + rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".pth", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _external_prefixes(config: FIHModelConfig) -> list[str]:
+    prefixes = []
+    if config.vggt_dir:
+        prefixes.append("vggt.")
+    if config.dinov3.pretrained_dir:
+        prefixes.append("dinov3.")
+    if config.qwen.pretrained_dir:
+        prefixes.append("qwen.vlm.")
+    return prefixes
+
+
+def model_state(model: nn.Module, config: FIHModelConfig) -> dict[str, torch.Tensor]:
+    """The model's state dict without weights re-loadable from local checkpoint dirs."""
+    skip = _external_prefixes(config)
+    return {
+        k: v.detach().cpu().clone()
+        for k, v in model.state_dict().items()
+        if "lora_" in k or not any(k.startswith(p) for p in skip)
+    }
+
+
+def _config_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b)):
+            out += _config_diff(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        a, b = list(a), list(b)
+    return [] if a == b else [f"{prefix[:-1]}: checkpoint {a!r} vs config {b!r}"]
+
+
+_PATH_KEYS = (
+    "vggt_dir",
+    "pretrained_dir",
+    "tokenizer_dir",
+    "device_allocation",
+    "stages",
+    "gradient_checkpointing",
+)
+
+
+def load_model_weights(
+    model: nn.Module, checkpoint: dict[str, Any], config: FIHModelConfig, path: str
+) -> None:
+    """Load a checkpoint's model weights (see `IncompatibleCheckpointError`)."""
+    if "model" not in checkpoint:
+        raise IncompatibleCheckpointError(f"{path}: not an fih checkpoint (no 'model' entry)")
+    saved_cfg = checkpoint.get("model_config")
+    if saved_cfg is not None:
+        diff = [
+            d
+            for d in _config_diff(saved_cfg, config.to_dict())
+            if not any(k in d.split(":")[0] for k in _PATH_KEYS)
+        ]
+        if diff:
+            raise IncompatibleCheckpointError(
+                f"{path}: model config differs from the checkpoint's: " + "; ".join(diff[:10])
+            )
+    state = checkpoint["model"]
+    own = model.state_dict()
+    skip = _external_prefixes(config)
+    expected = {k for k in own if "lora_" in k or not any(k.startswith(p) for p in skip)}
+    missing = sorted(expected - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in state
+        if k in own and state[k].shape != own[k].shape
+    ]
+    if missing or unexpected or shapes:
+        raise IncompatibleCheckpointError(
+            f"{path}: incompatible with the configured model: missing {missing[:5]} "
+            f"({len(missing)}), unexpected {unexpected[:5]} ({len(unexpected)}), "
+            f"shape mismatches {shapes[:5]}"
+        )
+    model.load_state_dict(state, strict=False)
+
+
+def checkpoint_index(path: str) -> int:
+    m = re.search(r"ckpt\.(\d+)\.pth$", path)
+    if m is None:
+        raise ValueError(f"{path!r} is not named ckpt.<i>.pth")
+    return int(m.group(1))
+
+
+def list_checkpoints(folder_or_file: str) -> list[str]:
+    """One checkpoint file, or every ckpt.<i>.pth of a folder sorted by i."""
+    if os.path.isfile(folder_or_file):
+        return [folder_or_file]
+    if not os.path.isdir(folder_or_file):
+        raise FileNotFoundError(f"no checkpoint file or folder at {folder_or_file!r}")
+    files = glob.glob(os.path.join(folder_or_file, "ckpt.*.pth"))
+    files = [f for f in files if re.search(r"ckpt\.\d+\.pth$", f)]
+    if not files:
+        raise FileNotFoundError(f"no ckpt.<i>.pth checkpoints in {folder_or_file!r}")
+    return sorted(files, key=checkpoint_index)
+
+
+def rng_state() -> dict[str, Any]:
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,402 @@
+"""Online collection on a habitat `VectorEnv`: environments, frame histories, DAgger rollouts.
+
+- `FIHEnv`: a `habitat.RLEnv` over FIH-VLN-v0 whose info is the episode metrics and which can
+  be reset to a chosen episode (`reset_to`), so episode assignment is explicit and seeded.
+- `make_fih_env` / `build_vector_env`: a module-level env factory (picklable; importing this
+  module imports habitat_fih first, so the import compatibility layer is active in every
+  worker) and the `VectorEnv` around it. With the default ``forkserver`` start method the fork
+  server preloads ``habitat_fih`` (habitat's own worker function is unpickled before the
+  factory, so the compatibility layer must already be there); ``fork`` works too.
+- `FrameHistory`: per environment, the RGB frames of the task's memory (step indices in
+  ``frame_heatmaps.frame_indices``) plus the current one, resized for the model.
+- `run_episodes`: lock-step rollouts of a list of episodes over the environments (static
+  round-robin assignment, so batches and results do not depend on timing); a ``decide``
+  callback picks every environment's action from `StepView` s.
+- `DAggerDecider`: expert with probability beta = p**iteration, else the policy.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import habitat
+import numpy as np
+import torch
+from habitat.config import read_write
+from habitat.core.vector_env import VectorEnv
+
+import habitat_fih  # noqa: F401  (compat layer + registrations before any habitat env is built)
+from habitat_fih.tasks.fih_task import PREDICTION_KEY
+from habitat_fih.trainers.buffer import Sample
+
+__all__ = [
+    "EpisodeResult",
+    "FIHEnv",
+    "FrameHistory",
+    "StepView",
+    "area_resize",
+    "build_vector_env",
+    "make_fih_env",
+    "run_episodes",
+]
+
+
+HEATMAP_UUID = "frame_heatmaps"
+EXPERT_UUID = "shortest_path_sensor"
+
+
+class FIHEnv(habitat.RLEnv):
+    """RLEnv whose ``info`` is habitat's metrics; reward 0 (imitation learning)."""
+
+    def __init__(self, config: Any, dataset: Any = None) -> None:
+        super().__init__(config, dataset)
+        self._by_id = {str(ep.episode_id): ep for ep in self._env.episodes}
+        self.original_action_space = self.action_space  # read by VectorEnv
+
+    def episode_ids(self) -> list[str]:
+        return [str(ep.episode_id) for ep in self._env.episodes]
+
+    def reset_to(self, episode_id: str) -> dict[str, Any]:
+        """Reset into the episode with this id (KeyError naming it when absent)."""
+        if episode_id not in self._by_id:
+            raise KeyError(f"episode {episode_id!r} is not in this environment's dataset")
+        self._env.current_episode = self._by_id[episode_id]
+        return self.reset()
+
+    def get_reward_range(self) -> tuple[float, float]:
+        return (0.0, 0.0)
+
+    def get_reward(self, observations: Any) -> float:
+        return 0.0
+
+    def get_done(self, observations: Any) -> bool:
+        return self._env.episode_over
+
+    def get_info(self, observations: Any) -> dict[str, Any]:
+        return self._env.get_metrics()
+
+
+def make_fih_env(config: Any, seed: int) -> FIHEnv:
+    """Env factory run inside each VectorEnv worker."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    env = FIHEnv(config)
+    env.seed(seed)
+    return env
+
+
+def env_config(config: Any, split: str | None, drop_measures: Sequence[str]) -> Any:
+    """A copy of `config` for the environments: the split (and NDTW's matching split) set,
+    the measures in `drop_measures` removed."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(OmegaConf.to_container(config, resolve=True))
+    with read_write(cfg):
+        if split is not None:
+            cfg.habitat.dataset.split = split
+            ndtw = cfg.habitat.task.measurements.get("ndtw")
+            if ndtw is not None and "split" in ndtw:
+                ndtw.split = split
+        for name in drop_measures:
+            if name in cfg.habitat.task.measurements:
+                cfg.habitat.task.measurements.pop(name)
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+def check_data(config: Any) -> None:
+    """One clear error when the split's episodes or the scenes directory are missing."""
+    ds = config.habitat.dataset
+    path = ds.data_path.format(split=ds.split)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"episodes of split {ds.split!r} not found at {path!r} (habitat.dataset.data_path); "
+            "generate the bundled data with `python -m habitat_fih.datasets.make_starter_data`"
+        )
+    scenes = getattr(ds, "scenes_dir", "")
+    if scenes and not os.path.isdir(scenes):
+        raise FileNotFoundError(
+            f"scenes directory {scenes!r} (habitat.dataset.scenes_dir) not found"
+        )
+
+
+def build_vector_env(
+    config: Any, num_envs: int, seed: int, start_method: str = "forkserver"
+) -> VectorEnv:
+    """`num_envs` FIHEnv workers over the same config (episodes are assigned explicitly)."""
+    check_data(config)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if start_method == "forkserver":
+        multiprocessing.get_context("forkserver").set_forkserver_preload(["habitat_fih"])
+    return VectorEnv(
+        make_env_fn=make_fih_env,
+        env_fn_args=[(config, seed + i) for i in range(num_envs)],
+        auto_reset_done=False,
+        multiprocessing_start_method=start_method,
+    )
+
+
+def area_resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[N, h, w] -> [N, *size] by area averaging (exact block mean when sizes divide)."""
+    n, h, w = maps.shape
+    th, tw = size
+    if (h, w) == (th, tw):
+        return maps.astype(np.float32, copy=False)
+    if h % th == 0 and w % tw == 0:
+        return maps.reshape(n, th, h // th, tw, w // tw).mean((2, 4)).astype(np.float32)
+    return (
+        np.stack(
+            [cv2.resize(m.astype(np.float32), (tw, th), interpolation=cv2.INTER_AREA) for m in maps]
+        )
+        if n
+        else np.zeros((0, th, tw), np.float32)
+    )
+
+
+class FrameHistory:
+    """RGB frames of one environment's memory plus the current frame (see module docstring)."""
+
+    def __init__(self, frame_size: int, max_frames: int) -> None:
+        if max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+        self.frame_size = frame_size
+        self.max_frames = max_frames
+        self.frames: dict[int, np.ndarray] = {}
+
+    def reset(self) -> None:
+        self.frames = {}
+
+    def update(self, step: int, rgb: np.ndarray, memory_indices: np.ndarray) -> None:
+        """Store the current frame; drop frames that left the task's memory."""
+        keep = {int(i) for i in memory_indices if i >= 0} | {step}
+        self.frames = {k: v for k, v in self.frames.items() if k in keep}
+        self.frames[step] = cv2.resize(
+            np.ascontiguousarray(rgb[..., :3]),
+            (self.frame_size, self.frame_size),
+            interpolation=cv2.INTER_AREA,
+        )
+
+    def slots(self, step: int, memory_indices: np.ndarray) -> list[int]:
+        """Step indices of the sample's frames: memory frames (subsampled uniformly to
+        max_frames - 1, first and latest kept) then the current step."""
+        past = sorted(int(i) for i in memory_indices if 0 <= i < step and int(i) in self.frames)
+        room = self.max_frames - 1
+        if len(past) > room:
+            pick = (
+                np.unique(np.round(np.linspace(0, len(past) - 1, room)).astype(int)) if room else []
+            )
+            past = [past[i] for i in pick]
+        return [*past, step]
+
+
+@dataclass
+class StepView:
+    """What an agent sees in one environment at one step."""
+
+    env_index: int
+    episode_id: str
+    step: int
+    observations: dict[str, Any]
+    instruction: str
+    expert_action: int
+    frames: np.ndarray  # [S, H, W, 3] uint8, current last
+    indices: np.ndarray  # [S] int64
+
+    def targets(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Covisibility targets [S, *size] and validity [S] of the view's frames."""
+        heat = self.observations[HEATMAP_UUID]
+        slot_of = {int(s): j for j, s in enumerate(heat["frame_indices"]) if s >= 0}
+        maps = np.zeros((len(self.indices), *size), dtype=np.float32)
+        valid = np.zeros(len(self.indices), dtype=bool)
+        rows = [(i, slot_of[int(s)]) for i, s in enumerate(self.indices) if int(s) in slot_of]
+        if rows:
+            src = area_resize(heat["covisibility"][[j for _, j in rows]], size)
+            for (i, j), m in zip(rows, src, strict=True):
+                maps[i] = m
+                valid[i] = bool(heat["covisibility_valid"][j])
+        return maps, valid
+
+    def sample(
+        self,
+        size: tuple[int, int],
+        action_weight: float,
+        single_frame_rng: np.random.Generator | None,
+    ) -> Sample | None:
+        """A training sample; with `single_frame_rng` (pretrain) one random past frame with a
+        valid target plus the current view, or None when there is none."""
+        maps, valid = self.targets(size)
+        frames, indices = self.frames, self.indices
+        if single_frame_rng is not None:
+            candidates = np.flatnonzero(valid)
+            if len(candidates) == 0:
+                return None
+            j = int(single_frame_rng.choice(candidates))
+            keep = [j, len(indices) - 1]
+            frames, indices, maps, valid = frames[keep], indices[keep], maps[keep], valid[keep]
+        return Sample(
+            frames=frames.copy(),
+            indices=indices.astype(np.int64),
+            targets=maps.astype(np.float16),
+            valid=valid,
+            instruction=self.instruction,
+            expert_action=self.expert_action,
+            action_weight=action_weight,
+        )
+
+
+@dataclass
+class EpisodeResult:
+    episode_id: str
+    metrics: dict[str, Any]
+    steps: int
+
+
+@dataclass
+class RolloutStats:
+    env_steps: int = 0
+    seconds: float = 0.0
+    episodes: list[EpisodeResult] = field(default_factory=list)
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.env_steps / self.seconds if self.seconds > 0 else 0.0
+
+
+def _instruction_text(observations: dict[str, Any]) -> str:
+    value = observations.get("instruction")
+    if isinstance(value, dict) and "text" in value:
+        return str(value["text"])
+    raise KeyError(
+        "observation 'instruction' must carry the instruction text (habitat's InstructionSensor)"
+    )
+
+
+Decide = Callable[[list[StepView]], list[dict[str, Any]]]
+OnStep = Callable[[StepView, dict[str, Any]], None]
+
+
+def make_action(action: int, prediction: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """The VectorEnv action of one env, with optional predicted heatmaps for the measures."""
+    args: dict[str, Any] = {}
+    if prediction is not None:
+        args[PREDICTION_KEY] = prediction
+    return {"action": int(action), "action_args": args}
+
+
+def run_episodes(
+    envs: VectorEnv,
+    episode_ids: Sequence[str],
+    decide: Decide,
+    history_factory: Callable[[], FrameHistory],
+    on_step: OnStep | None = None,
+    max_episode_steps: int = -1,
+    progress: Any = None,
+) -> RolloutStats:
+    """Run every episode in `episode_ids` once, in lock step over the environments.
+
+    Env i runs episodes i, i + N, i + 2N, ... (N = envs.num_envs). At each step `decide`
+    gets the views of all running envs (in env order) and returns their actions; `on_step`
+    sees each (view, action) before the step. Returns per-episode metrics and throughput.
+    """
+    n = envs.num_envs
+    queues = [list(episode_ids[i::n]) for i in range(n)]
+    histories = [history_factory() for _ in range(n)]
+    obs: list[dict[str, Any] | None] = [None] * n
+    current: list[str | None] = [None] * n
+    steps = [0] * n
+    stats = RolloutStats()
+    start = time.perf_counter()
+
+    def begin(i: int) -> None:
+        if not queues[i]:
+            obs[i], current[i] = None, None
+            return
+        current[i] = queues[i].pop(0)
+        obs[i] = envs.call_at(i, "reset_to", {"episode_id": current[i]})
+        steps[i] = 0
+        histories[i].reset()
+
+    for i in range(n):
+        begin(i)
+    while any(o is not None for o in obs):
+        views: list[StepView] = []
+        for i in range(n):
+            o = obs[i]
+            if o is None:
+                continue
+            memory = o[HEATMAP_UUID]["frame_indices"]
+            histories[i].update(steps[i], o["rgb"], memory)
+            slots = histories[i].slots(steps[i], memory)
+            views.append(
+                StepView(
+                    env_index=i,
+                    episode_id=str(current[i]),
+                    step=steps[i],
+                    observations=o,
+                    instruction=_instruction_text(o),
+                    expert_action=int(np.asarray(o[EXPERT_UUID]).reshape(-1)[0]),
+                    frames=np.stack([histories[i].frames[s] for s in slots]),
+                    indices=np.asarray(slots, dtype=np.int64),
+                )
+            )
+        actions = decide(views)
+        if len(actions) != len(views):
+            raise ValueError(f"decide returned {len(actions)} actions for {len(views)} envs")
+        for view, action in zip(views, actions, strict=True):
+            if on_step is not None:
+                on_step(view, action)
+            envs.async_step_at(view.env_index, action)
+        for view in views:
+            i = view.env_index
+            o, _, done, info = envs.wait_step_at(i)
+            steps[i] += 1
+            stats.env_steps += 1
+            capped = 0 < max_episode_steps <= steps[i]
+            if done or capped:
+                stats.episodes.append(EpisodeResult(str(current[i]), info, steps[i]))
+                if progress is not None:
+                    progress.update(1)
+                begin(i)
+            else:
+                obs[i] = o
+    stats.seconds = time.perf_counter() - start
+    return stats
+
+
+class DAggerDecider:
+    """Expert action with probability beta, else the policy's (VLN-CE DAgger)."""
+
+    def __init__(
+        self,
+        beta: float,
+        rng: np.random.Generator,
+        policy_act: Callable[[list[StepView]], list[int]] | None,
+    ) -> None:
+        if beta < 1.0 and policy_act is None:
+            raise ValueError(f"beta={beta} < 1 needs a policy")
+        self.beta = beta
+        self.rng = rng
+        self.policy_act = policy_act
+        self.expert_steps = 0
+        self.policy_steps = 0
+
+    def __call__(self, views: list[StepView]) -> list[dict[str, Any]]:
+        use_expert = self.rng.random(len(views)) < self.beta
+        actions = [v.expert_action for v in views]
+        need = [v for v, e in zip(views, use_expert, strict=True) if not e]
+        if need:
+            assert self.policy_act is not None
+            chosen = iter(self.policy_act(need))
+            actions = [a if e else next(chosen) for a, e in zip(actions, use_expert, strict=True)]
+        self.expert_steps += int(use_expert.sum())
+        self.policy_steps += int((~use_expert).sum())
+        return [make_action(a) for a in actions]
+
+
+def torch_generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))

@@ -1,0 +1,90 @@
+"""Distributed set-up of the ``fih`` trainer: torchrun / torch.distributed.launch or SLURM.
+
+`DistInfo.from_env` reads the launcher's variables: torchrun's ``RANK`` / ``WORLD_SIZE`` /
+``LOCAL_RANK`` / ``MASTER_ADDR`` / ``MASTER_PORT``, else SLURM's ``SLURM_PROCID`` /
+``SLURM_NTASKS`` / ``SLURM_LOCALID`` with the master address = the first host of
+``SLURM_NODELIST`` (e.g. ``node[003-005,009]`` -> ``node003``). `init_distributed` starts the
+process group (NCCL on GPU, gloo on CPU) when the world size is above 1.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["DistInfo", "first_slurm_host", "init_distributed"]
+
+
+def first_slurm_host(nodelist: str) -> str:
+    """First host name of a SLURM node list (``a[1-3,7],b`` -> ``a1``; zero padding kept)."""
+    m = re.match(r"^([^,\[]+)(\[([^\]]+)\])?", nodelist.strip())
+    if m is None:
+        raise ValueError(f"cannot parse SLURM_NODELIST {nodelist!r}")
+    base, _, ranges = m.groups()
+    if not ranges:
+        return base
+    first = ranges.split(",")[0].split("-")[0]
+    return f"{base}{first}"
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    master_addr: str = "127.0.0.1"
+    master_port: int = 29500
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> DistInfo:
+        env = dict(os.environ if env is None else env)
+        port = int(env.get("MASTER_PORT", "29500"))
+        if "RANK" in env and "WORLD_SIZE" in env:
+            return cls(
+                rank=int(env["RANK"]),
+                world_size=int(env["WORLD_SIZE"]),
+                local_rank=int(env.get("LOCAL_RANK", "0")),
+                master_addr=env.get("MASTER_ADDR", "127.0.0.1"),
+                master_port=port,
+            )
+        if "SLURM_PROCID" in env and "SLURM_NTASKS" in env:
+            nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_NODELIST", "127.0.0.1")
+            return cls(
+                rank=int(env["SLURM_PROCID"]),
+                world_size=int(env["SLURM_NTASKS"]),
+                local_rank=int(env.get("SLURM_LOCALID", "0")),
+                master_addr=env.get("MASTER_ADDR") or first_slurm_host(nodelist),
+                master_port=port,
+            )
+        return cls()
+
+
+def init_distributed(info: DistInfo, backend: str = "auto") -> str | None:
+    """Initialise the default process group when world_size > 1; returns the backend used."""
+    if not info.is_distributed:
+        return None
+    if dist.is_initialized():
+        return dist.get_backend()
+    if backend == "auto":
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(info.local_rank)
+    dist.init_process_group(
+        backend=backend,
+        init_method=f"tcp://{info.master_addr}:{info.master_port}",
+        rank=info.rank,
+        world_size=info.world_size,
+    )
+    return backend

@@ -1,0 +1,196 @@
+"""Episode-metric evaluation: the policy agent, metric flattening and the stats files.
+
+`PolicyAgent` runs `FIHPolicy` alone (no expert; or on the expert's path with
+``action_source="expert"`` to score heatmaps on a fixed trajectory) and passes its predicted
+heatmaps (sigmoid of the logits, keyed by the keyframes' original step indices) back to the
+task with each action. `evaluate` rolls out every episode and `write_stats` writes
+
+- ``stats_{tag}_{split}.json``: the mean over episodes of every scalar episode metric, dict
+  metrics flattened (``frame_heatmap_quality.kl``, ``collisions.count``, ...); heatmap
+  metrics are averaged over the episodes that scored any pair (NaN-aware), JSON ``null`` when
+  none did; plus ``num_episodes``;
+- ``episodes_{tag}_{split}.json``: the flattened metrics of each episode.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from habitat_fih.models.policy import FIHPolicy
+from habitat_fih.trainers.buffer import Sample, collate
+from habitat_fih.trainers.collector import EpisodeResult, StepView, make_action
+
+__all__ = [
+    "PolicyAgent",
+    "flatten_metrics",
+    "save_heatmap_png",
+    "summarize",
+    "views_to_observations",
+    "write_stats",
+]
+
+SKIP_METRICS = ("top_down_map",)
+
+
+def save_heatmap_png(path: str, view: StepView, prediction: dict[str, Any], tile: int = 96) -> None:
+    """One PNG per step: a row per predicted keyframe (at most 6) with that keyframe's frame,
+    the predicted map and the target map, both overlaid on the current view."""
+    import cv2
+
+    maps = np.asarray(prediction["maps"])
+    keys = [int(k) for k in np.asarray(prediction["frame_indices"]).reshape(-1)]
+    if not keys:
+        return
+    targets, valid = view.targets(tuple(maps.shape[1:]))
+    slot = {int(s): i for i, s in enumerate(view.indices)}
+    current = cv2.resize(view.frames[-1], (tile, tile), interpolation=cv2.INTER_NEAREST)
+
+    def overlay(m: np.ndarray) -> np.ndarray:
+        heat = cv2.applyColorMap(
+            (np.clip(cv2.resize(m.astype(np.float32), (tile, tile)), 0, 1) * 255).astype(np.uint8),
+            cv2.COLORMAP_JET,
+        )[..., ::-1]
+        return (0.5 * current + 0.5 * heat).astype(np.uint8)
+
+    rows = []
+    for k, m in list(zip(keys, maps, strict=True))[:6]:
+        i = slot.get(k)
+        frame = (
+            cv2.resize(view.frames[i], (tile, tile)) if i is not None else np.zeros_like(current)
+        )
+        target = targets[i] if i is not None and valid[i] else np.zeros_like(m)
+        rows.append(np.concatenate([frame, overlay(m), overlay(target)], axis=1))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    cv2.imwrite(path, np.concatenate(rows, axis=0)[..., ::-1])
+
+
+def views_to_observations(views: Sequence[StepView]) -> dict[str, Any]:
+    """`FIHPolicy` observations (no targets needed) for a list of views."""
+    samples = [
+        Sample(
+            frames=v.frames,
+            indices=v.indices,
+            targets=np.zeros((len(v.indices), 1, 1), np.float16),
+            valid=np.zeros(len(v.indices), bool),
+            instruction=v.instruction,
+            expert_action=v.expert_action,
+        )
+        for v in views
+    ]
+    obs = collate(samples)
+    for key in ("fih_heatmaps", "fih_heatmaps_valid", "expert_action", "action_weights"):
+        obs.pop(key)
+    return obs
+
+
+class PolicyAgent:
+    """Decider that acts with the policy (argmax or seeded sampling) and predicts heatmaps."""
+
+    def __init__(
+        self,
+        policy: FIHPolicy,
+        device: torch.device,
+        deterministic: bool = True,
+        generator: torch.Generator | None = None,
+        action_source: str = "policy",
+        predict_heatmaps: bool = True,
+    ) -> None:
+        if action_source not in ("policy", "expert"):
+            raise ValueError(f"action_source must be 'policy' or 'expert', got {action_source!r}")
+        self.policy = policy
+        self.device = device
+        self.deterministic = deterministic
+        self.generator = generator or torch.Generator().manual_seed(0)
+        self.action_source = action_source
+        self.predict_heatmaps = predict_heatmaps
+
+    @torch.no_grad()
+    def forward(self, views: Sequence[StepView]) -> tuple[list[int], Any]:
+        obs = views_to_observations(views)
+        obs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in obs.items()}
+        output = self.policy(obs)
+        logits = output.action_logits.float().cpu()
+        if self.deterministic:
+            actions = logits.argmax(-1)
+        else:
+            actions = torch.multinomial(logits.softmax(-1), 1, generator=self.generator)[:, 0]
+        return actions.tolist(), output
+
+    def act(self, views: list[StepView]) -> list[int]:
+        return self.forward(views)[0]
+
+    def __call__(self, views: list[StepView]) -> list[dict[str, Any]]:
+        actions, output = self.forward(views)
+        maps = torch.sigmoid(output.heatmap_logits.float()).cpu().numpy()
+        keys = output.keyframe_indices.cpu().numpy()
+        out = []
+        for i, view in enumerate(views):
+            prediction = None
+            if self.predict_heatmaps:
+                real = keys[i] >= 0
+                prediction = {"maps": maps[i][real], "frame_indices": keys[i][real]}
+            action = actions[i] if self.action_source == "policy" else view.expert_action
+            out.append(make_action(action, prediction))
+        return out
+
+
+def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Scalar metrics, dicts flattened with dots; non-scalars (maps) are skipped."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if key in SKIP_METRICS:
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_metrics(value, f"{name}."))
+        elif isinstance(value, bool | int | float | np.integer | np.floating):
+            out[name] = float(value)
+        elif isinstance(value, np.ndarray) and value.size == 1:
+            out[name] = float(value.reshape(-1)[0])
+    return out
+
+
+def summarize(results: Sequence[EpisodeResult]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(means of every flattened metric, per-episode rows)."""
+    rows = [
+        {"episode_id": r.episode_id, "num_steps": r.steps, **flatten_metrics(r.metrics)}
+        for r in results
+    ]
+    keys = sorted({k for row in rows for k in row if k not in ("episode_id",)})
+    means: dict[str, Any] = {}
+    for key in keys:
+        values = np.array([row.get(key, math.nan) for row in rows], dtype=np.float64)
+        finite = values[~np.isnan(values)]
+        means[key] = float(finite.mean()) if finite.size else None
+    means["num_episodes"] = len(rows)
+    return means, rows
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_stats(
+    results_dir: str, tag: str, split: str, means: dict[str, Any], rows: list[dict[str, Any]]
+) -> str:
+    """Write stats_{tag}_{split}.json and episodes_{tag}_{split}.json; returns the stats path."""
+    os.makedirs(results_dir, exist_ok=True)
+    path = os.path.join(results_dir, f"stats_{tag}_{split}.json")
+    with open(path, "w") as f:
+        json.dump(_json_safe(means), f, indent=2, sort_keys=True)
+    with open(os.path.join(results_dir, f"episodes_{tag}_{split}.json"), "w") as f:
+        json.dump(_json_safe(rows), f, indent=1, sort_keys=True)
+    return path

@@ -1,0 +1,702 @@
+"""The ``fih`` trainer: online DAgger collection, staged training, checkpoints, evaluation, DDP.
+
+Registered with habitat-baselines as ``fih`` (``habitat_baselines.trainer_name=fih``); settings
+under ``habitat_baselines.fih`` (`habitat_fih.config.trainer_configs.FIHTrainerConfig`).
+
+Training (`FIHTrainer.train`), per rank: for each DAgger iteration i, collect
+``dagger.episodes_per_iteration`` episodes on ``num_environments`` envs (expert action with
+probability beta = p**i, else the policy's), every step becoming a sample in the bounded replay
+buffer; then ``dagger.updates_per_iteration`` AdamW updates (warm-up + cosine, clipping,
+gradient accumulation, bf16 autocast on GPU through the model config) on batches drawn from the
+buffer. The stage (pretrain / finetune / main) sets the model's trainable parts and the loss;
+``pretrained_checkpoint`` starts it from an earlier stage's weights. Checkpoints
+``ckpt.{k}.pth`` are written atomically every ``checkpoint_interval`` updates and at the end of
+each iteration, along with the resume state, from which a restarted run continues exactly.
+
+Evaluation (`FIHTrainer.eval`): the policy alone on every episode of ``fih.eval.split`` for one
+checkpoint or each in a folder (``eval_ckpt_path_dir``), or a baseline agent
+(``fih.eval.agent``), writing ``stats_ckpt_{k}_{split}.json`` / ``stats_{agent}_{split}.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from habitat_baselines.common.base_trainer import BaseTrainer
+from habitat_baselines.common.baseline_registry import baseline_registry
+from omegaconf import OmegaConf
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from habitat_fih.models.config import FIHModelConfig
+from habitat_fih.models.factory import build_model, build_stand_in_tokenizer, build_tokenizer
+from habitat_fih.models.losses import STAGES, compute_stage_loss
+from habitat_fih.models.policy import FIHPolicy, FIHPolicyConfig
+from habitat_fih.tasks.fih_task import PREDICTION_KEY
+from habitat_fih.trainers.baselines import BaselineAgent
+from habitat_fih.trainers.buffer import ReplayBuffer, Sample, collate
+from habitat_fih.trainers.checkpoint import (
+    atomic_save,
+    checkpoint_index,
+    list_checkpoints,
+    load_model_weights,
+    model_state,
+    rng_state,
+    set_rng_state,
+)
+from habitat_fih.trainers.collector import (
+    DAggerDecider,
+    FrameHistory,
+    StepView,
+    build_vector_env,
+    env_config,
+    run_episodes,
+)
+from habitat_fih.trainers.distributed import DistInfo, init_distributed
+from habitat_fih.trainers.evaluation import (
+    PolicyAgent,
+    save_heatmap_png,
+    summarize,
+    write_stats,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FIHTrainer", "Learner", "NonFiniteLossError", "build_model_config", "deep_merge"]
+
+RESUME_FILE = ".resume_state.pth"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN / inf; the message names the update and every loss term."""
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def build_model_config(spec: Any) -> FIHModelConfig:
+    """`FIHModelConfig` from ``habitat_baselines.fih.model`` (preset + dirs + overrides)."""
+    spec = (
+        OmegaConf.to_container(spec, resolve=True, throw_on_missing=True)
+        if not isinstance(spec, dict)
+        else spec
+    )
+    unset = [k for k in ("vggt_dir", "dinov3_dir", "qwen_dir") if not spec.get(k)]
+    if spec.get("require_pretrained") and unset:
+        raise ValueError(
+            "this config needs local model directories: set "
+            + ", ".join(f"habitat_baselines.fih.model.{k}=<dir>" for k in unset)
+        )
+    for key in ("vggt_dir", "dinov3_dir", "qwen_dir", "tokenizer_dir"):
+        path = spec.get(key) or ""
+        if path and not os.path.exists(path):
+            raise FileNotFoundError(
+                f"habitat_baselines.fih.model.{key}={path!r} does not exist (a local model directory)"
+            )
+    if spec["preset"] == "tiny":
+        base = FIHModelConfig.tiny()
+    elif spec["preset"] == "full":
+        base = FIHModelConfig.full(
+            spec["llm"],
+            vggt_dir=spec.get("vggt_dir") or None,
+            dinov3_dir=spec.get("dinov3_dir") or None,
+            qwen_dir=spec.get("qwen_dir") or None,
+        )
+    else:
+        raise ValueError(
+            f"habitat_baselines.fih.model.preset must be 'tiny' or 'full', got {spec['preset']!r}"
+        )
+    data = deep_merge(base.to_dict(), dict(spec.get("overrides") or {}))
+    if spec.get("gradient_checkpointing"):
+        data["gradient_checkpointing"] = True
+    if spec.get("tokenizer_dir"):
+        data["qwen"]["tokenizer_dir"] = spec["tokenizer_dir"]
+    return FIHModelConfig.from_dict(data)
+
+
+def _policy_config(losses: Any) -> FIHPolicyConfig:
+    """Policy config with the trainer's loss overrides. Pretraining's cross-frame feature
+    alignment term needs paired features the model does not expose: its weight defaults to 0."""
+    merged = deep_merge({"pretrain": {"alignment_weight": 0.0}}, dict(losses or {}))
+    return FIHPolicyConfig(losses=merged)  # type: ignore[arg-type]
+
+
+def warmup_cosine(warmup: int, total: int, min_ratio: float):
+    """lr multiplier: linear warm-up over `warmup` updates, then cosine to `min_ratio`."""
+
+    def fn(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return fn
+
+
+@torch.no_grad()
+def batch_heatmap_quality(
+    logits: torch.Tensor, targets: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Soft IoU and KL(target || prediction) of the batch's valid maps (the task measure's
+    definitions, on the training targets) for logging."""
+    valid = targets["valid"].bool()
+    if not bool(valid.any()):
+        return {}
+    p = torch.sigmoid(logits.float())[valid]  # [N, h, w]
+    t = targets["heatmaps"].float()[valid]
+    iou = torch.minimum(p, t).sum((-2, -1)) / torch.maximum(p, t).sum((-2, -1)).clamp_min(1e-8)
+    td = t.flatten(1)
+    mass = td.sum(1)
+    keep = mass > 0
+    td = td[keep] / mass[keep, None]
+    pd = p.flatten(1)[keep] + 1e-8
+    pd = pd / pd.sum(1, keepdim=True)
+    kl = (td * (td.clamp_min(1e-12).log() - pd.log())).sum(1)
+    return {"quality/heatmap_iou": iou.mean(), "quality/heatmap_kl": kl.mean()}
+
+
+class Learner:
+    """Optimiser, schedule and the update step of one rank (DDP-wrapped when distributed)."""
+
+    def __init__(
+        self,
+        policy: FIHPolicy,
+        optim: Any,
+        total_updates: int,
+        stage: str,
+        device: torch.device,
+        distributed: bool = False,
+        find_unused_parameters: bool = True,
+    ) -> None:
+        self.policy = policy
+        self.stage = stage
+        self.device = device
+        self.grad_clip = float(optim.grad_clip)
+        self.accumulation = int(optim.grad_accumulation)
+        if self.accumulation < 1:
+            raise ValueError(f"grad_accumulation must be >= 1, got {self.accumulation}")
+        self.params = [p for p in policy.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError(f"stage {stage!r} leaves no trainable parameter")
+        self.optimizer = torch.optim.AdamW(
+            self.params,
+            lr=float(optim.lr),
+            betas=(float(optim.beta1), float(optim.beta2)),
+            weight_decay=float(optim.weight_decay),
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            warmup_cosine(int(optim.warmup_updates), total_updates, float(optim.min_lr_ratio)),
+        )
+        self.model: torch.nn.Module = policy.model
+        if distributed:
+            self.model = DistributedDataParallel(
+                policy.model,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=find_unused_parameters,
+            )
+        self.updates = 0
+
+    def loss(self, samples: list[Sample]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        obs = collate(samples)
+        obs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in obs.items()}
+        output = self.model(*self.policy.model_inputs(obs))
+        targets = self.policy.gather_targets(obs, output)
+        assert targets is not None
+        targets["action_weights"] = obs["action_weights"]
+        preds = output.loss_inputs()
+        if self.stage == "pretrain":
+            preds.pop("action_logits")
+        total, terms = compute_stage_loss(
+            self.stage, preds, targets, self.policy.policy_config.losses
+        )
+        terms.update(batch_heatmap_quality(output.heatmap_logits, targets))
+        return total, terms
+
+    def update(self, batches: list[list[Sample]]) -> dict[str, float]:
+        """One optimiser update over `batches` (gradient accumulation)."""
+        if len(batches) != self.accumulation:
+            raise ValueError(f"expected {self.accumulation} micro-batches, got {len(batches)}")
+        self.model.train()
+        sums: dict[str, float] = {}
+        for i, batch in enumerate(batches):
+            sync = i == len(batches) - 1 or not isinstance(self.model, DistributedDataParallel)
+            ctx = contextlib.nullcontext() if sync else self.model.no_sync()  # type: ignore[operator]
+            with ctx:
+                total, terms = self.loss(batch)
+                finite = torch.isfinite(total.detach()).float()
+                if dist.is_available() and dist.is_initialized():
+                    dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+                if finite.item() < 1:
+                    detail = ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
+                    raise NonFiniteLossError(
+                        f"non-finite loss at update {self.updates + 1} (stage {self.stage!r}, "
+                        f"micro-batch {i}): {detail}; the last good checkpoint is kept"
+                    )
+                (total / self.accumulation).backward()
+            for key, value in terms.items():
+                sums[key] = sums.get(key, 0.0) + float(value) / self.accumulation
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.updates += 1
+        sums["grad_norm"] = float(grad_norm)
+        return sums
+
+
+@dataclass
+class RunState:
+    """Counters of a training run (saved in the resume state)."""
+
+    iteration: int = 0
+    collected: bool = False
+    update: int = 0
+    update_in_iteration: int = 0
+    checkpoints: int = 0
+    env_steps: int = 0
+
+
+@baseline_registry.register_trainer(name="fih")
+class FIHTrainer(BaseTrainer):
+    """habitat-baselines trainer for FIH-VLN-v0 (see the module docstring)."""
+
+    supported_tasks = ["FIH-VLN-v0"]
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.hb = config.habitat_baselines
+        self.fcfg = self.hb.fih
+        if self.fcfg.stage not in STAGES:
+            raise ValueError(
+                f"habitat_baselines.fih.stage must be one of {STAGES}, got {self.fcfg.stage!r}"
+            )
+        self.dist = DistInfo.from_env()
+        self.device = self._device()
+        self.model_config = build_model_config(self.fcfg.model)
+        self.heatmap_size = tuple(self.model_config.heatmap.out_size)
+        self.writer: Any = None
+
+    # ------------------------------------------------------------------ set-up
+    def _device(self) -> torch.device:
+        choice = self.fcfg.device
+        if choice == "auto":
+            choice = "cuda" if torch.cuda.is_available() else "cpu"
+        if choice == "cuda":
+            return torch.device("cuda", self.dist.local_rank)
+        return torch.device(choice)
+
+    def _tokenizer(self) -> Any:
+        cfg = self.model_config
+        if cfg.qwen.tokenizer_dir or cfg.qwen.pretrained_dir:
+            return build_tokenizer(cfg) if cfg.qwen.pretrained_dir is None else None
+        return build_stand_in_tokenizer(cfg)
+
+    def build_policy(self, seed: int) -> FIHPolicy:
+        torch.manual_seed(seed)
+        model = build_model(self.model_config, tokenizer=self._tokenizer())
+        policy = FIHPolicy(model, None, _policy_config(self.fcfg.losses))
+        return (
+            policy.to(self.device) if self.model_config.device_allocation.single_device else policy
+        )
+
+    def _seed_everything(self, seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    def _history(self) -> FrameHistory:
+        col = self.fcfg.collection
+        return FrameHistory(int(col.frame_size), int(col.max_frames))
+
+    def _env_config(self, split: str | None) -> Any:
+        return env_config(self.config, split, list(self.fcfg.collection.drop_measures))
+
+    @property
+    def checkpoint_folder(self) -> str:
+        return self.hb.checkpoint_folder
+
+    @property
+    def resume_path(self) -> str:
+        return self.fcfg.resume_state_file or os.path.join(self.checkpoint_folder, RESUME_FILE)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save_checkpoint(self, policy: FIHPolicy, state: RunState) -> str:
+        path = os.path.join(self.checkpoint_folder, f"ckpt.{state.checkpoints}.pth")
+        atomic_save(
+            {
+                "model": model_state(policy.model, self.model_config),
+                "model_config": self.model_config.to_dict(),
+                "stage": self.fcfg.stage,
+                "update": state.update,
+                "iteration": state.iteration,
+                "config": OmegaConf.to_container(self.config, resolve=True),
+            },
+            path,
+        )
+        state.checkpoints += 1
+        keep = int(self.fcfg.keep_checkpoints)
+        if keep > 0:
+            for old in list_checkpoints(self.checkpoint_folder)[:-keep]:
+                os.remove(old)
+        return path
+
+    def _rank_resume_path(self) -> str:
+        path = self.resume_path
+        return f"{path}.rank{self.dist.rank}" if self.dist.is_distributed else path
+
+    def _save_resume(
+        self, learner: Learner, buffer: ReplayBuffer, state: RunState, gens: dict[str, Any]
+    ) -> None:
+        path = self._rank_resume_path()  # one resume file per rank
+        payload = {
+            "model": model_state(learner.policy.model, self.model_config),
+            "optimizer": learner.optimizer.state_dict(),
+            "scheduler": learner.scheduler.state_dict(),
+            "learner_updates": learner.updates,
+            "state": state.__dict__.copy(),
+            "rng": rng_state(),
+            "generators": {k: g.get_state() for k, g in gens.items()},
+            "buffer": buffer.state_dict() if self.fcfg.save_buffer else None,
+        }
+        atomic_save(payload, path)
+
+    def _load_resume(
+        self, learner: Learner, buffer: ReplayBuffer, gens: dict[str, Any]
+    ) -> RunState | None:
+        path = self._rank_resume_path()
+        if not os.path.isfile(path):
+            return None
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        load_model_weights(learner.policy.model, payload, self.model_config, path)
+        learner.optimizer.load_state_dict(payload["optimizer"])
+        learner.scheduler.load_state_dict(payload["scheduler"])
+        learner.updates = payload["learner_updates"]
+        state = RunState(**payload["state"])
+        set_rng_state(payload["rng"])
+        for key, gen in gens.items():
+            gen.set_state(payload["generators"][key])
+        if payload["buffer"] is not None:
+            buffer.load_state_dict(payload["buffer"])
+        elif state.collected:
+            state.collected = False  # no saved buffer: collect this iteration again
+        logger.info(
+            "resumed from %s at iteration %d, update %d", path, state.iteration, state.update
+        )
+        return state
+
+    # ------------------------------------------------------------------ logging
+    def _log(self, values: dict[str, float], step: int) -> None:
+        if self.writer is None:
+            return
+        for key, value in values.items():
+            if value is not None and math.isfinite(value):
+                self.writer.add_scalar(key, value, step)
+
+    # ------------------------------------------------------------------ training
+    def _collect(
+        self,
+        envs: Any,
+        policy: FIHPolicy,
+        buffer: ReplayBuffer,
+        iteration: int,
+        episode_ids: list[str],
+    ) -> dict[str, float]:
+        fc = self.fcfg
+        seed = int(fc.seed)
+        beta = float(fc.dagger.p) ** iteration
+        rng = np.random.default_rng([seed, iteration, self.dist.rank, 1])
+        count = int(fc.dagger.episodes_per_iteration)
+        chosen = rng.choice(len(episode_ids), size=count, replace=count > len(episode_ids))
+        episodes = [episode_ids[int(i)] for i in chosen]
+        agent = PolicyAgent(
+            policy,
+            self.device,
+            deterministic=bool(fc.collection.deterministic_policy),
+            generator=torch.Generator().manual_seed(seed * 1000 + iteration * 10 + self.dist.rank),
+            predict_heatmaps=False,
+        )
+        policy.eval()
+        decider = DAggerDecider(beta, rng, agent.act if beta < 1.0 else None)
+        pretrain = fc.stage == "pretrain"
+        coef = float(self.policy_losses_coef())
+        previous: dict[int, int] = {}
+        added = [0]
+
+        def on_step(view: StepView, action: dict[str, Any]) -> None:
+            prev = previous.get(view.env_index) if view.step > 0 else None
+            weight = coef if prev is None or prev != view.expert_action else 1.0
+            previous[view.env_index] = view.expert_action
+            sample = view.sample(self.heatmap_size, weight, rng if pretrain else None)
+            if sample is not None:
+                buffer.add(sample)
+                added[0] += 1
+
+        with tqdm(
+            total=len(episodes),
+            desc=f"collect it{iteration} beta={beta:.2f}",
+            disable=not self.dist.is_main,
+            leave=False,
+        ) as bar:
+            stats = run_episodes(
+                envs,
+                episodes,
+                decider,
+                self._history,
+                on_step,
+                int(fc.collection.max_episode_steps),
+                bar,
+            )
+        means, _ = summarize(stats.episodes)
+        return {
+            "collect/steps_per_second": stats.steps_per_second,
+            "collect/env_steps": float(stats.env_steps),
+            "collect/samples_added": float(added[0]),
+            "collect/buffer_size": float(len(buffer)),
+            "collect/beta": beta,
+            "collect/policy_step_fraction": decider.policy_steps / max(1, stats.env_steps),
+            "collect/success": means.get("success") or 0.0,
+            "collect/memory_coverage": means.get("memory_coverage") or 0.0,
+        }
+
+    def policy_losses_coef(self) -> float:
+        losses = _policy_config(self.fcfg.losses).losses
+        stage = self.fcfg.stage
+        return losses.main.inflection_coef if stage == "main" else losses.finetune.inflection_coef
+
+    def train(self) -> None:
+        fc = self.fcfg
+        init_distributed(self.dist, fc.dist_backend)
+        seed = int(fc.seed)
+        self._seed_everything(seed)
+        policy = self.build_policy(seed)  # same init on every rank
+        counts = policy.model.set_stage(fc.stage)
+        if fc.pretrained_checkpoint and not os.path.isfile(self._rank_resume_path()):
+            ckpt = torch.load(fc.pretrained_checkpoint, map_location="cpu", weights_only=False)
+            load_model_weights(policy.model, ckpt, self.model_config, fc.pretrained_checkpoint)
+            logger.info(
+                "stage %s starts from %s (stage %s)",
+                fc.stage,
+                fc.pretrained_checkpoint,
+                ckpt.get("stage"),
+            )
+        total_updates = int(fc.dagger.iterations) * int(fc.dagger.updates_per_iteration)
+        learner = Learner(
+            policy,
+            fc.optim,
+            total_updates,
+            fc.stage,
+            self.device,
+            self.dist.is_distributed,
+            bool(fc.find_unused_parameters),
+        )
+        buffer = ReplayBuffer(int(fc.collection.buffer_size))
+        gens = {"batch": torch.Generator().manual_seed(seed * 7919 + self.dist.rank)}
+        state = self._load_resume(learner, buffer, gens) or RunState()
+        if state.update == 0 and not state.collected:
+            self._seed_everything(seed + 1000 * self.dist.rank)
+        if self.dist.is_main:
+            from habitat_baselines.common.tensorboard_utils import get_writer
+
+            self.writer = get_writer(self.config, flush_secs=30)
+            logger.info(
+                "fih trainer: stage %s, trainable %s, buffer capacity %d samples, %d updates",
+                fc.stage,
+                counts,
+                buffer.capacity,
+                total_updates,
+            )
+        envs = build_vector_env(
+            self._env_config(None),
+            int(self.hb.num_environments),
+            seed + 100 * self.dist.rank,
+            fc.collection.start_method,
+        )
+        try:
+            episode_ids = envs.call_at(0, "episode_ids")
+            self._train_loop(policy, learner, buffer, gens, state, envs, episode_ids, total_updates)
+        finally:
+            envs.close()
+            if self.writer is not None:
+                self.writer.close()
+
+    def _train_loop(
+        self,
+        policy: FIHPolicy,
+        learner: Learner,
+        buffer: ReplayBuffer,
+        gens: dict[str, Any],
+        state: RunState,
+        envs: Any,
+        episode_ids: list[str],
+        total_updates: int,
+    ) -> None:
+        fc, hb = self.fcfg, self.hb
+        per_iter = int(fc.dagger.updates_per_iteration)
+        bs, accum = int(fc.optim.batch_size), int(fc.optim.grad_accumulation)
+        log_every = max(1, int(hb.log_interval))
+        ckpt_every = int(hb.checkpoint_interval)
+        stop_after = int(fc.stop_after_updates)
+        done_here = 0
+        while state.iteration < int(fc.dagger.iterations):
+            if not state.collected:
+                logs = self._collect(envs, policy, buffer, state.iteration, episode_ids)
+                state.collected = True
+                state.env_steps += int(logs["collect/env_steps"])
+                self._log(logs, state.update)
+                if self.dist.is_main:
+                    logger.info("iteration %d collection: %s", state.iteration, logs)
+            bar = tqdm(
+                total=per_iter,
+                initial=state.update_in_iteration,
+                desc=f"train it{state.iteration}",
+                disable=not self.dist.is_main,
+                leave=False,
+            )
+            while state.update_in_iteration < per_iter:
+                start = time.perf_counter()
+                batches = [buffer.sample(bs, gens["batch"]) for _ in range(accum)]
+                terms = learner.update(batches)
+                state.update += 1
+                state.update_in_iteration += 1
+                done_here += 1
+                bar.update(1)
+                if state.update % log_every == 0:
+                    logs = {k if "/" in k else f"loss/{k}": v for k, v in terms.items()}
+                    logs["train/lr"] = learner.scheduler.get_last_lr()[0]
+                    logs["train/update_seconds"] = time.perf_counter() - start
+                    self._log(logs, state.update)
+                if ckpt_every > 0 and state.update % ckpt_every == 0:
+                    self._checkpoint(policy, learner, buffer, state, gens)
+                if 0 < stop_after <= done_here:
+                    self._checkpoint(policy, learner, buffer, state, gens, model_ckpt=False)
+                    logger.info("stopping after %d updates (stop_after_updates)", done_here)
+                    bar.close()
+                    return
+            bar.close()
+            state.iteration += 1
+            state.collected = False
+            state.update_in_iteration = 0
+            self._checkpoint(policy, learner, buffer, state, gens)
+
+    def _checkpoint(
+        self,
+        policy: FIHPolicy,
+        learner: Learner,
+        buffer: ReplayBuffer,
+        state: RunState,
+        gens: dict[str, Any],
+        model_ckpt: bool = True,
+    ) -> None:
+        if model_ckpt:
+            if self.dist.is_main:
+                path = self._save_checkpoint(policy, state)
+                logger.info("saved %s", path)
+            else:
+                state.checkpoints += 1
+        self._save_resume(learner, buffer, state, gens)
+        if self.dist.is_distributed:
+            dist.barrier()
+
+    # ------------------------------------------------------------------ evaluation
+    def eval(self) -> None:
+        ec = self.fcfg.eval
+        if not self.dist.is_main:
+            return
+        split = ec.split
+        cfg = self._env_config(split)
+        envs = build_vector_env(
+            cfg,
+            int(self.hb.num_environments),
+            int(self.fcfg.seed),
+            self.fcfg.collection.start_method,
+        )
+        try:
+            ids = envs.call_at(0, "episode_ids")
+            if int(self.hb.test_episode_count) > 0:
+                ids = ids[: int(self.hb.test_episode_count)]
+            if ec.agent == "policy":
+                for path in list_checkpoints(self.hb.eval_ckpt_path_dir):
+                    self.eval_checkpoint(path, envs, ids, split)
+            else:
+                agent = BaselineAgent(
+                    ec.agent,
+                    int(self.fcfg.seed),
+                    self.heatmap_size,
+                    ec.baseline_actions,
+                    float(ec.uniform_value),
+                    float(ec.center_sigma),
+                )
+                self._evaluate(agent, envs, ids, split, ec.agent)
+        finally:
+            envs.close()
+
+    def eval_checkpoint(self, path: str, envs: Any, ids: list[str], split: str) -> dict[str, Any]:
+        ec = self.fcfg.eval
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        policy = self.build_policy(int(self.fcfg.seed))
+        load_model_weights(policy.model, ckpt, self.model_config, path)
+        policy.eval()
+        agent = PolicyAgent(
+            policy,
+            self.device,
+            bool(ec.deterministic),
+            torch.Generator().manual_seed(int(self.fcfg.seed)),
+            ec.action_source,
+        )
+        tag = f"ckpt_{checkpoint_index(path)}"
+        if ec.action_source == "expert":
+            tag += "_expert_path"
+        return self._evaluate(agent, envs, ids, split, tag)
+
+    def _png_hook(self, tag: str, split: str) -> Any:
+        """on_step hook saving predicted vs target heatmaps of ``eval.png_episodes``."""
+        chosen = {str(e) for e in self.fcfg.eval.png_episodes}
+        if not chosen:
+            return None
+        root = os.path.join(self.fcfg.eval.results_dir, f"heatmaps_{tag}_{split}")
+
+        def hook(view: StepView, action: dict[str, Any]) -> None:
+            prediction = action["action_args"].get(PREDICTION_KEY)
+            if view.episode_id in chosen and prediction is not None:
+                name = f"{view.episode_id}/step_{view.step:04d}.png"
+                save_heatmap_png(os.path.join(root, name), view, prediction)
+
+        return hook
+
+    def _evaluate(
+        self, agent: Any, envs: Any, ids: list[str], split: str, tag: str
+    ) -> dict[str, Any]:
+        torch.manual_seed(int(self.fcfg.seed))
+        with tqdm(total=len(ids), desc=f"eval {tag} {split}", leave=False) as bar:
+            stats = run_episodes(
+                envs,
+                ids,
+                agent,
+                self._history,
+                self._png_hook(tag, split),
+                int(self.fcfg.collection.max_episode_steps),
+                bar,
+            )
+        means, rows = summarize(stats.episodes)
+        path = write_stats(self.fcfg.eval.results_dir, tag, split, means, rows)
+        logger.info("eval %s on %s: %s -> %s", tag, split, means, path)
+        return means

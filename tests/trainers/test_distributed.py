@@ -1,0 +1,88 @@
+"""A 2-process gloo DDP run of the fih `Learner` keeps both ranks' parameters identical."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    torch.set_num_threads(1)
+    import habitat_fih  # noqa: F401
+    from habitat_fih.models.config import FIHModelConfig
+    from habitat_fih.models.factory import build_model, build_stand_in_tokenizer
+    from habitat_fih.models.policy import FIHPolicy
+    from habitat_fih.trainers.buffer import Sample
+    from habitat_fih.trainers.distributed import DistInfo, init_distributed
+    from habitat_fih.trainers.fih_trainer import Learner, _policy_config
+
+    assert init_distributed(DistInfo.from_env(), "auto") == "gloo"
+    torch.manual_seed(0)  # same init on every rank (DDP also broadcasts rank 0's)
+    cfg = FIHModelConfig.tiny()
+    policy = FIHPolicy(
+        build_model(cfg, tokenizer=build_stand_in_tokenizer(cfg)), None, _policy_config({})
+    )
+    policy.model.set_stage("main")
+    optim = type(
+        "O",
+        (),
+        dict(
+            grad_clip=1.0,
+            grad_accumulation=2,
+            lr=1e-3,
+            beta1=0.9,
+            beta2=0.999,
+            weight_decay=0.01,
+            warmup_updates=1,
+            min_lr_ratio=0.1,
+        ),
+    )()
+    learner = Learner(policy, optim, 4, "main", torch.device("cpu"), distributed=True)
+    rng = np.random.default_rng(rank)  # different data on each rank
+
+    def sample() -> Sample:
+        n = int(rng.integers(2, 5))
+        return Sample(
+            frames=rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8),
+            indices=np.arange(n, dtype=np.int64) * 2,
+            targets=rng.random((n, 16, 16)).astype(np.float16),
+            valid=np.r_[np.ones(n - 1, bool), False],
+            instruction="walk past the sofa and stop",
+            expert_action=int(rng.integers(4)),
+        )
+
+    before = torch.cat([p.detach().flatten().clone() for p in learner.params])
+    for _ in range(2):
+        learner.update([[sample() for _ in range(3)] for _ in range(2)])
+    after = torch.cat([p.detach().flatten() for p in learner.params])
+    gathered = [torch.zeros_like(after) for _ in range(world)]
+    dist.all_gather(gathered, after)
+    if rank == 0:
+        torch.save({"gathered": gathered, "before": before}, os.path.join(out_dir, "params.pt"))
+    dist.destroy_process_group()
+
+
+def test_two_process_gloo_ddp_keeps_parameters_identical(tmp_path) -> None:
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    result = torch.load(tmp_path / "params.pt")
+    a, b = result["gathered"]
+    assert torch.equal(a, b)
+    assert not torch.equal(a, result["before"])  # it did train

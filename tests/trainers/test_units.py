@@ -1,0 +1,212 @@
+"""Unit tests of the fih trainer's parts that need no environment."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from habitat_fih.trainers.baselines import BaselineAgent, baseline_maps
+from habitat_fih.trainers.buffer import ReplayBuffer, Sample, collate
+from habitat_fih.trainers.checkpoint import (
+    IncompatibleCheckpointError,
+    atomic_save,
+    list_checkpoints,
+)
+from habitat_fih.trainers.collector import FrameHistory, StepView, area_resize
+from habitat_fih.trainers.distributed import DistInfo, first_slurm_host
+from habitat_fih.trainers.evaluation import flatten_metrics
+from habitat_fih.trainers.fih_trainer import build_model_config, warmup_cosine
+
+
+def _sample(n: int, action: int = 1) -> Sample:
+    return Sample(
+        frames=np.full((n, 8, 8, 3), n, np.uint8),
+        indices=np.arange(n, dtype=np.int64),
+        targets=np.full((n, 4, 4), 0.5, np.float16),
+        valid=np.r_[np.ones(n - 1, bool), False],
+        instruction=f"walk {n}",
+        expert_action=action,
+    )
+
+
+def test_buffer_is_bounded_fifo() -> None:
+    buf = ReplayBuffer(3)
+    for n in range(1, 6):
+        buf.add(_sample(n))
+    assert len(buf) == 3 and buf.total_added == 5
+    assert sorted(len(s.indices) for s in buf._items) == [3, 4, 5]
+    state = buf.state_dict()
+    other = ReplayBuffer(3)
+    other.load_state_dict(state)
+    gen = torch.Generator().manual_seed(0)
+    assert [len(s.indices) for s in other.sample(4, gen)] == [
+        len(s.indices) for s in buf.sample(4, torch.Generator().manual_seed(0))
+    ]
+    with pytest.raises(ValueError, match="capacity"):
+        ReplayBuffer(0)
+
+
+def test_collate_right_pads_current_last() -> None:
+    obs = collate([_sample(2), _sample(4)])
+    assert obs["rgb_history"].shape == (2, 4, 8, 8, 3)
+    assert obs["rgb_history_mask"].tolist() == [[True, True, False, False], [True] * 4]
+    assert obs["fih_heatmaps"].shape == (2, 4, 4, 4)
+    assert obs["fih_heatmaps_valid"][0].tolist() == [True, False, False, False]
+    assert obs["instruction_text"] == ["walk 2", "walk 4"]
+
+
+def test_frame_history_mirrors_memory_and_subsamples() -> None:
+    hist = FrameHistory(frame_size=8, max_frames=4)
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    for step in range(9):
+        hist.update(step, rgb, np.array([*range(step), *([-1] * 3)]))
+    memory = np.array([0, 2, 5, 7, 8, -1])  # the task dropped steps 1, 3, 4, 6
+    hist.update(9, rgb, memory)
+    slots = hist.slots(9, memory)
+    assert slots[0] == 0 and slots[-1] == 9 and len(slots) == 4
+    assert set(hist.frames) <= {0, 2, 5, 7, 8, 9}
+    assert hist.frames[9].shape == (8, 8, 3)
+
+
+def test_area_resize_block_mean() -> None:
+    maps = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    out = area_resize(maps, (2, 2))
+    assert out.shape == (1, 2, 2) and out[0, 0, 0] == pytest.approx(2.5)
+    assert area_resize(maps, (3, 3)).shape == (1, 3, 3)
+
+
+def test_step_view_targets_keyed_by_frame_index() -> None:
+    cov = np.zeros((4, 8, 8), np.float32)
+    cov[1] = 1.0  # memory slot 1 holds step 3
+    obs = {
+        "frame_heatmaps": {
+            "frame_indices": np.array([0, 3, -1, -1]),
+            "covisibility": cov,
+            "covisibility_valid": np.array([1, 1, 0, 0], np.uint8),
+        }
+    }
+    view = StepView(0, "e", 5, obs, "go", 1, np.zeros((3, 8, 8, 3), np.uint8), np.array([0, 3, 5]))
+    maps, valid = view.targets((4, 4))
+    assert valid.tolist() == [True, True, False]
+    assert maps[1].min() == 1.0 and maps[0].max() == 0.0
+    pre = view.sample((4, 4), 1.0, np.random.default_rng(0))
+    assert pre is not None and len(pre.indices) == 2 and pre.indices[-1] == 5
+
+
+def test_distinfo_torchrun_and_slurm() -> None:
+    info = DistInfo.from_env(
+        {"RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "1", "MASTER_ADDR": "h"}
+    )
+    assert (info.rank, info.world_size, info.local_rank, info.master_addr) == (3, 8, 1, "h")
+    slurm = DistInfo.from_env(
+        {
+            "SLURM_PROCID": "5",
+            "SLURM_NTASKS": "16",
+            "SLURM_LOCALID": "1",
+            "SLURM_NODELIST": "gpu[003-005,009]",
+        }
+    )
+    assert (slurm.rank, slurm.world_size, slurm.master_addr) == (5, 16, "gpu003")
+    assert first_slurm_host("node7,node8") == "node7"
+    assert not DistInfo.from_env({}).is_distributed
+
+
+def test_warmup_cosine_schedule() -> None:
+    fn = warmup_cosine(4, 20, 0.1)
+    assert fn(0) == pytest.approx(0.25) and fn(3) == pytest.approx(1.0)
+    assert fn(20) == pytest.approx(0.1) and fn(12) < fn(5)
+
+
+def test_atomic_save_and_listing(tmp_path) -> None:
+    for i in (2, 0, 10):
+        atomic_save({"i": i}, str(tmp_path / f"ckpt.{i}.pth"))
+    assert [os.path.basename(p) for p in list_checkpoints(str(tmp_path))] == [
+        "ckpt.0.pth",
+        "ckpt.2.pth",
+        "ckpt.10.pth",
+    ]
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp_")]
+    with pytest.raises(FileNotFoundError):
+        list_checkpoints(str(tmp_path / "missing"))
+
+
+def test_baselines_and_metric_flattening() -> None:
+    center = baseline_maps("center", (9, 9), 0.5, 0.25)
+    assert center[4, 4] == pytest.approx(1.0) and center[0, 0] < 0.1
+    agent = BaselineAgent("uniform", 0, (4, 4), uniform_value=0.3)
+    view = StepView(0, "e", 2, {}, "go", 3, np.zeros((3, 8, 8, 3), np.uint8), np.array([0, 1, 2]))
+    (action,) = agent([view])
+    assert action["action"] == 3
+    pred = action["action_args"]["frame_heatmap_prediction"]
+    assert pred["maps"].shape == (2, 4, 4) and pred["frame_indices"].tolist() == [0, 1]
+    flat = flatten_metrics({"a": 1, "q": {"kl": 0.5}, "top_down_map": {"map": np.zeros(3)}})
+    assert flat == {"a": 1.0, "q.kl": 0.5}
+
+
+def test_model_spec_errors_name_the_key() -> None:
+    with pytest.raises(FileNotFoundError, match="vggt_dir"):
+        build_model_config({"preset": "full", "llm": "7b", "vggt_dir": "/no/such/dir"})
+    with pytest.raises(ValueError, match="preset"):
+        build_model_config({"preset": "huge"})
+    cfg = build_model_config({"preset": "tiny", "overrides": {"num_keyframes": 3}})
+    assert cfg.num_keyframes == 3
+
+
+def test_incompatible_checkpoint_is_one_clear_error(tmp_path) -> None:
+    from habitat_fih.models.config import FIHModelConfig
+    from habitat_fih.models.factory import build_model, build_stand_in_tokenizer
+    from habitat_fih.trainers.checkpoint import load_model_weights, model_state
+
+    cfg = FIHModelConfig.tiny()
+    model = build_model(cfg, tokenizer=build_stand_in_tokenizer(cfg))
+    ckpt = {"model": model_state(model, cfg), "model_config": cfg.to_dict()}
+    load_model_weights(model, ckpt, cfg, "ok.pth")
+    bad = dict(ckpt, model_config=FIHModelConfig.tiny(num_keyframes=2).to_dict())
+    with pytest.raises(IncompatibleCheckpointError, match="num_keyframes"):
+        load_model_weights(model, bad, cfg, "bad.pth")
+    missing = {"model": {k: v for k, v in ckpt["model"].items() if "action_head" not in k}}
+    with pytest.raises(IncompatibleCheckpointError, match="missing"):
+        load_model_weights(model, missing, cfg, "missing.pth")
+
+
+def test_nan_loss_stops_with_step_and_terms() -> None:
+    from habitat_fih.models.config import FIHModelConfig
+    from habitat_fih.models.factory import build_model, build_stand_in_tokenizer
+    from habitat_fih.models.policy import FIHPolicy
+    from habitat_fih.trainers.fih_trainer import Learner, NonFiniteLossError, _policy_config
+
+    cfg = FIHModelConfig.tiny()
+    policy = FIHPolicy(
+        build_model(cfg, tokenizer=build_stand_in_tokenizer(cfg)), None, _policy_config({})
+    )
+    policy.model.set_stage("main")
+    optim = type(
+        "O",
+        (),
+        dict(
+            grad_clip=1.0,
+            grad_accumulation=1,
+            lr=1e-3,
+            beta1=0.9,
+            beta2=0.999,
+            weight_decay=0.0,
+            warmup_updates=0,
+            min_lr_ratio=0.1,
+        ),
+    )()
+    learner = Learner(policy, optim, 10, "main", torch.device("cpu"))
+    with torch.no_grad():
+        policy.model.heatmap_head.parameters().__next__().fill_(float("nan"))
+    before = [p.detach().clone() for p in learner.params]
+    sample = _sample(3)
+    sample.frames = np.zeros((3, 32, 32, 3), np.uint8)
+    sample.targets = np.zeros((3, 16, 16), np.float16)
+    with pytest.raises(NonFiniteLossError, match=r"update 1 .*heatmap_mse=nan"):
+        learner.update([[sample, sample]])
+    assert learner.updates == 0
+    assert all(
+        torch.equal(a, b) or a.isnan().any() for a, b in zip(before, learner.params, strict=True)
+    )
