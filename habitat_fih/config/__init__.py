@@ -35,7 +35,17 @@ def config_path(name: str) -> str:
 
 
 def get_config(name: str, overrides: Sequence[str] | None = None):
-    """``habitat.get_config`` for a config shipped by habitat-fih (by name, with overrides)."""
+    """``habitat.get_config`` for a config shipped by habitat-fih (by name, with overrides).
+
+    NDTW's ``split`` (which picks ``{split}_gt.json.gz``) is set to the dataset's split, since
+    habitat hands each measure its config node alone (an interpolation cannot reach the dataset).
+    """
+    from habitat.config import read_write
     from habitat.config.default import get_config as habitat_get_config
 
-    return habitat_get_config(config_path(name), list(overrides or []))
+    cfg = habitat_get_config(config_path(name), list(overrides or []))
+    ndtw = cfg.habitat.task.measurements.get("ndtw")
+    if ndtw is not None and ndtw.split != cfg.habitat.dataset.split:
+        with read_write(cfg):
+            ndtw.split = cfg.habitat.dataset.split
+    return cfg

@@ -185,3 +185,20 @@ def test_heatmap_scores_closed_form():
     assert kl == pytest.approx(np.log(16))  # t is a point mass, p uniform over 16 cells
     assert iou == pytest.approx(0.5 / (1.0 + 15 * 0.5))
     assert peak == 0.0  # argmax of a constant map is cell (0, 0)
+
+
+def test_oracle_on_bundled_episodes_succeeds_with_high_ndtw():
+    from habitat.tasks.nav.shortest_path_follower import ShortestPathFollower
+
+    cfg = get_config("benchmark/nav/fih_vln_synthetic", ["habitat.dataset.split=val_unseen"])
+    assert cfg.habitat.task.measurements.ndtw.split == "val_unseen"  # kept equal to the dataset's
+    with Env(config=cfg) as env:
+        follower = ShortestPathFollower(env.sim, 0.5, return_one_hot=False)
+        for _ in range(3):
+            env.reset()
+            goal = env.current_episode.goals[0].position
+            while not env.episode_over:
+                env.step(follower.get_next_action(goal))
+            m = env.get_metrics()
+            assert m["success"] == 1.0
+            assert m["ndtw"] > 0.8 and m["sdtw"] > 0.8
