@@ -212,6 +212,17 @@ def _resolve_valid(logits: Tensor, valid: Tensor | None) -> Tensor:
     return valid.to(device=logits.device, dtype=torch.bool)
 
 
+def _sigmoid_maps_and_targets(
+    logits: Tensor, targets: Tensor, valid: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Checked, masked (sigmoid maps [B,K,h,w], targets [B,K,h,w], valid [B,K])."""
+    _check_maps(logits)
+    _check_target(logits, targets)
+    valid = _resolve_valid(logits, valid)
+    p = torch.sigmoid(_sanitize(logits, valid))
+    return p, _sanitize(targets.to(p.dtype), valid), valid
+
+
 def _sanitize(x: Tensor, mask: Tensor) -> Tensor:
     """Zero the masked entries of ``x`` (``mask`` broadcast from the left) without NaN grads."""
     m = mask.reshape(mask.shape + (1,) * (x.dim() - mask.dim()))
@@ -359,11 +370,7 @@ def frame_indexed_mse_loss(logits: Tensor, targets: Tensor, valid: Tensor | None
         targets: ``[B, K, h, w]`` in ``[0, 1]``.
         valid: ``[B, K]`` bool.
     """
-    _check_maps(logits)
-    _check_target(logits, targets)
-    valid = _resolve_valid(logits, valid)
-    p = torch.sigmoid(_sanitize(logits, valid))
-    tgt = _sanitize(targets.to(p.dtype), valid)
+    p, tgt, valid = _sigmoid_maps_and_targets(logits, targets, valid)
     per_map = (p - tgt).pow(2).mean((-2, -1))  # [B, K]
     return _masked_mean(per_map, valid)
 
@@ -480,11 +487,7 @@ def adjacent_consistency_loss(
         targets: ``[B, K, h, w]`` in ``[0, 1]``.
         valid: ``[B, K]`` bool.
     """
-    _check_maps(logits)
-    _check_target(logits, targets)
-    valid = _resolve_valid(logits, valid)
-    p = torch.sigmoid(_sanitize(logits, valid))
-    tgt = _sanitize(targets.to(p.dtype), valid)
+    p, tgt, valid = _sigmoid_maps_and_targets(logits, targets, valid)
     diff = (p[:, 1:] - p[:, :-1]) - (tgt[:, 1:] - tgt[:, :-1])  # [B, K-1, h, w]
     pairs = valid[:, 1:] & valid[:, :-1]
     return _masked_mean(diff.pow(2).mean((-2, -1)), pairs)
