@@ -99,9 +99,10 @@ def env_config(config: Any, split: str | None, drop_measures: Sequence[str]) -> 
     with read_write(cfg):
         if split is not None:
             cfg.habitat.dataset.split = split
-            ndtw = cfg.habitat.task.measurements.get("ndtw")
-            if ndtw is not None and "split" in ndtw:
-                ndtw.split = split
+        # NDTW reads {split}_gt.json.gz: always the split these environments load
+        ndtw = cfg.habitat.task.measurements.get("ndtw")
+        if ndtw is not None and "split" in ndtw:
+            ndtw.split = cfg.habitat.dataset.split
         for name in drop_measures:
             if name in cfg.habitat.task.measurements:
                 cfg.habitat.task.measurements.pop(name)
