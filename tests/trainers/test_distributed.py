@@ -41,20 +41,9 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
         build_model(cfg, tokenizer=build_stand_in_tokenizer(cfg)), None, _policy_config({})
     )
     policy.model.set_stage("main")
-    optim = type(
-        "O",
-        (),
-        dict(
-            grad_clip=1.0,
-            grad_accumulation=2,
-            lr=1e-3,
-            beta1=0.9,
-            beta2=0.999,
-            weight_decay=0.01,
-            warmup_updates=1,
-            min_lr_ratio=0.1,
-        ),
-    )()
+    from habitat_fih.config.trainer_configs import OptimConfig
+
+    optim = OptimConfig(grad_accumulation=2, lr=1e-3, weight_decay=0.01, warmup_updates=1, min_lr_ratio=0.1, grad_clip=1.0, beta1=0.9, beta2=0.999)
     learner = Learner(policy, optim, 4, "main", torch.device("cpu"), distributed=True)
     rng = np.random.default_rng(rank)  # different data on each rank
 
