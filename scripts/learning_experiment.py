@@ -1,24 +1,31 @@
 """Does the tiny model learn? Train it on the bundled train split on CPU, then compare its
 heatmaps and navigation with the baselines on val_seen and val_unseen; print a markdown table.
 
-    python scripts/learning_experiment.py [--iterations 4] [--episodes 16] [--updates 150]
-                                          [--eval-episodes 10] [--out data/fih/learning]
+    python scripts/learning_experiment.py [--config fih/synthetic_tiny_learn]
+        [--eval-episodes 10] [--out data/fih/learning] [--skip-train] [--set KEY=VALUE ...]
 
-Rows: the trained policy on its own path (the benchmark), the trained policy teacher-forced on
-the expert's path (``eval.action_source=expert``: heatmaps scored on the same path the heatmap
-baselines walk), the untrained (random-init) policy on the expert's path, the uniform and
-centre-prior heatmap baselines (expert actions), and the random / forward-only / expert agents.
-Heatmap columns are means over episodes of frame_heatmap_quality (KL lower is better, IoU
-higher is better); '-' where an agent predicts no heatmaps.
+Training is one command of the ``fih`` trainer with the config's ``fih.schedule`` (stages run
+one after another, each starting from the previous one's last checkpoint); ``--set`` adds Hydra
+overrides to training and evaluation alike (e.g. ``--set habitat_baselines.fih.optim.lr=3e-3``).
+
+Evaluation uses one set of environments per split for every agent (the same episodes, in the
+same order). Rows: the trained policy on its own path (the benchmark); the trained policy
+teacher-forced on the expert's path (``action_source=expert``) and, on exactly its keyframes,
+the uniform and centre-prior maps (``paired``: the like-for-like comparison); the untrained
+(random-init) policy on the expert's path; the stand-alone uniform / centre-prior heatmap
+agents (scored on every past frame, expert actions) and the random / forward-only / expert
+agents. Heatmap columns are means over episodes of ``frame_heatmap_quality`` (KL lower is
+better, IoU higher is better); '-' where an agent predicts no heatmaps.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import habitat_fih  # noqa: F401  (compat first)
 
@@ -27,6 +34,7 @@ from habitat.config.default import patch_config
 
 import habitat_fih.trainers  # noqa: F401
 from habitat_fih.config import get_config
+from habitat_fih.trainers.checkpoint import atomic_save, list_checkpoints, model_state
 from habitat_fih.trainers.fih_trainer import FIHTrainer
 
 COLUMNS = [
@@ -38,169 +46,160 @@ COLUMNS = [
     ("ndtw", "nDTW"),
     ("distance_to_goal", "dist to goal (m)"),
 ]
+BASELINE_ROWS = (
+    ("uniform heatmap agent (0.5, every past frame), expert actions", "uniform"),
+    ("centre-prior heatmap agent (every past frame), expert actions", "center"),
+    ("random agent", "random"),
+    ("forward-only agent", "forward"),
+    ("expert", "expert"),
+)
+PAIRED_ROWS = (
+    ("model", "↳ paired: the trained policy's maps"),
+    ("uniform", "↳ paired: uniform map (0.5) on the same keyframes"),
+    ("center", "↳ paired: centre prior on the same keyframes"),
+)
+EXPERT_PATH = "trained policy (expert path)"
 
 
-def config(out: str, extra: list[str]):
-    base = [
-        f"habitat_baselines.checkpoint_folder={out}/ckpt",
-        f"habitat_baselines.eval_ckpt_path_dir={out}/ckpt",
-        f"habitat_baselines.tensorboard_dir={out}/tb",
-        f"habitat_baselines.fih.eval.results_dir={out}/eval",
-    ]
-    return patch_config(get_config("fih/synthetic_tiny", [*base, *extra]))
-
-
-def fmt(value) -> str:
+def fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=4)
-    parser.add_argument("--episodes", type=int, default=16, help="episodes per DAgger iteration")
-    parser.add_argument("--updates", type=int, default=150, help="updates per DAgger iteration")
-    parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--max-steps", type=int, default=150, help="step cap per episode")
-    parser.add_argument("--envs", type=int, default=2)
-    parser.add_argument("--out", default="data/fih/learning")
-    parser.add_argument("--skip-train", action="store_true")
-    parser.add_argument("--stage", default="main", choices=["pretrain", "finetune", "main"])
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--p", type=float, default=0.75, help="DAgger beta = p**iteration")
-    parser.add_argument(
-        "--agents",
-        nargs="*",
-        default=None,
-        help="evaluate only these rows (tags: ckpt, expert_path, untrained, uniform, center, "
-        "random, forward, expert)",
+def save_untrained(trainer: FIHTrainer, path: str) -> None:
+    """The same seed's random init, saved as a checkpoint (the 'untrained' row)."""
+    policy = trainer.build_policy(int(trainer.fcfg.seed))
+    atomic_save(
+        {
+            "model": model_state(policy.model, trainer.model_config),
+            "model_config": trainer.model_config.to_dict(),
+        },
+        path,
     )
-    args = parser.parse_args(argv)
-    out = os.path.abspath(args.out)
-    common = [
-        f"habitat_baselines.num_environments={args.envs}",
-        f"habitat_baselines.fih.collection.max_episode_steps={args.max_steps}",
-        "habitat_baselines.log_interval=10",
-    ]
-    start = time.time()
-    if not args.skip_train:
-        FIHTrainer(
-            config(
-                out,
-                [
-                    *common,
-                    f"habitat_baselines.fih.dagger.iterations={args.iterations}",
-                    f"habitat_baselines.fih.dagger.episodes_per_iteration={args.episodes}",
-                    f"habitat_baselines.fih.dagger.updates_per_iteration={args.updates}",
-                    f"habitat_baselines.fih.dagger.p={args.p}",
-                    f"habitat_baselines.fih.stage={args.stage}",
-                    f"habitat_baselines.fih.optim.lr={args.lr}",
-                    "habitat_baselines.fih.collection.buffer_size=6000",
-                ],
-            )
-        ).train()
-    train_s = time.time() - start
-    last = args.iterations - 1
-    ckpt = f"{out}/ckpt/ckpt.{last}.pth"
-    # an untrained checkpoint: the same seed's random init saved before any update
-    untrained = f"{out}/untrained/ckpt.0.pth"
-    if not os.path.exists(untrained):
-        trainer = FIHTrainer(config(out, common))
-        policy = trainer.build_policy(int(trainer.fcfg.seed))
-        from habitat_fih.trainers.checkpoint import atomic_save, model_state
 
-        atomic_save(
-            {
-                "model": model_state(policy.model, trainer.model_config),
-                "model_config": trainer.model_config.to_dict(),
-            },
-            untrained,
-        )
-    rows: dict[str, dict[str, dict]] = {}
-    agents = [
-        (
-            "trained policy (own path)",
-            [
-                "habitat_baselines.fih.eval.agent=policy",
-                f"habitat_baselines.eval_ckpt_path_dir={ckpt}",
-            ],
-            f"ckpt_{last}",
-        ),
-        (
-            "trained policy (expert path)",
-            [
-                "habitat_baselines.fih.eval.agent=policy",
-                "habitat_baselines.fih.eval.action_source=expert",
-                f"habitat_baselines.eval_ckpt_path_dir={ckpt}",
-            ],
-            f"ckpt_{last}_expert_path",
-        ),
-        (
-            "untrained policy (expert path)",
-            [
-                "habitat_baselines.fih.eval.agent=policy",
-                "habitat_baselines.fih.eval.action_source=expert",
-                f"habitat_baselines.eval_ckpt_path_dir={untrained}",
-                f"habitat_baselines.fih.eval.results_dir={out}/eval_untrained",
-            ],
-            "ckpt_0_expert_path",
-        ),
-        (
-            "uniform heatmap (0.5), expert actions",
-            ["habitat_baselines.fih.eval.agent=uniform"],
-            "uniform",
-        ),
-        (
-            "centre-prior heatmap, expert actions",
-            ["habitat_baselines.fih.eval.agent=center"],
-            "center",
-        ),
-        ("random agent", ["habitat_baselines.fih.eval.agent=random"], "random"),
-        ("forward-only agent", ["habitat_baselines.fih.eval.agent=forward"], "forward"),
-        ("expert", ["habitat_baselines.fih.eval.agent=expert"], "expert"),
+
+def agent_rows(
+    trainer: FIHTrainer, ckpt: str, untrained: str
+) -> list[tuple[str, str, Callable[[], Any]]]:
+    """(row name, stats tag, agent factory) of every row, in table order."""
+    own_tag, own = trainer.checkpoint_agent(ckpt, "policy")
+    path_tag, on_path = trainer.checkpoint_agent(ckpt, "expert")
+    _, untrained_on_path = trainer.checkpoint_agent(untrained, "expert")
+    rows = [
+        ("trained policy (own path)", own_tag, own),
+        (EXPERT_PATH, path_tag, on_path),
+        ("untrained policy (expert path)", "untrained_expert_path", untrained_on_path),
     ]
-    keys = {
-        f"ckpt_{last}": "ckpt",
-        f"ckpt_{last}_expert_path": "expert_path",
-        "ckpt_0_expert_path": "untrained",
-    }
-    if args.agents is not None:
-        agents = [a for a in agents if keys.get(a[2], a[2]) in args.agents]
-    for split in ("val_seen", "val_unseen"):
-        for name, extra, tag in agents:
-            cfg = config(
-                out,
-                [
-                    *common,
-                    f"habitat_baselines.test_episode_count={args.eval_episodes}",
-                    f"habitat_baselines.fih.eval.split={split}",
-                    *extra,
-                ],
-            )
-            FIHTrainer(cfg).eval()
-            results_dir = cfg.habitat_baselines.fih.eval.results_dir
-            with open(f"{results_dir}/stats_{tag}_{split}.json") as f:
-                rows.setdefault(name, {})[split] = json.load(f)
-    lines = [
-        f"Tiny model, stage {args.stage}, lr {args.lr}, DAgger p {args.p}, {args.iterations} DAgger iterations x {args.episodes} train episodes, "
-        f"{args.iterations * args.updates} updates ({train_s / 60:.1f} min training on CPU); "
-        f"{args.eval_episodes} episodes per split, step cap {args.max_steps}.",
-        "",
-    ]
-    for split in ("val_seen", "val_unseen"):
+    for name, kind in BASELINE_ROWS:
+        rows.append((name, kind, lambda kind=kind: trainer.baseline_agent(kind)))
+    return rows
+
+
+def table(rows: dict[str, dict[str, dict]], splits: tuple[str, ...]) -> list[str]:
+    lines: list[str] = []
+    for split in splits:
         lines += [
             f"**{split}**",
             "",
             "| agent | " + " | ".join(c for _, c in COLUMNS) + " |",
             "|---" * (len(COLUMNS) + 1) + "|",
         ]
-        for name in rows:
-            stats = rows[name][split]
+        for name, by_split in rows.items():
+            stats = by_split.get(split, {})
             lines.append(f"| {name} | " + " | ".join(fmt(stats.get(k)) for k, _ in COLUMNS) + " |")
         lines.append("")
-    table = "\n".join(lines)
+    return lines
+
+
+def with_paired_rows(rows: dict[str, dict[str, dict]]) -> dict[str, dict[str, dict]]:
+    """Insert the paired heatmap rows (read from the expert-path row's stats) after it."""
+    if EXPERT_PATH not in rows:
+        return rows
+    out: dict[str, dict[str, dict]] = {}
+    for name, by_split in rows.items():
+        out[name] = by_split
+        if name != EXPERT_PATH:
+            continue
+        for kind, paired_name in PAIRED_ROWS:
+            out[paired_name] = {
+                split: {
+                    f"frame_heatmap_quality.{m}": stats.get(f"paired_heatmap.{kind}.{m}")
+                    for m in ("kl", "iou", "peak_error")
+                }
+                for split, stats in by_split.items()
+            }
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="fih/synthetic_tiny_learn")
+    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--out", default="data/fih/learning")
+    parser.add_argument("--skip-train", action="store_true", help="evaluate the existing run")
+    parser.add_argument("--set", nargs="*", default=[], help="extra Hydra overrides")
+    parser.add_argument(
+        "--agents",
+        nargs="*",
+        default=None,
+        help="evaluate only these stats tags (e.g. ckpt_3 uniform random)",
+    )
+    args = parser.parse_args(argv)
+    out = os.path.abspath(args.out)
+    overrides = [
+        f"habitat_baselines.checkpoint_folder={out}/ckpt",
+        f"habitat_baselines.eval_ckpt_path_dir={out}/ckpt",
+        f"habitat_baselines.tensorboard_dir={out}/tb",
+        f"habitat_baselines.fih.eval.results_dir={out}/eval",
+        *args.set,
+    ]
+
+    def make_trainer(*extra: str) -> FIHTrainer:
+        return FIHTrainer(patch_config(get_config(args.config, [*overrides, *extra])))
+
+    start = time.time()
+    trainer = make_trainer()
+    if not args.skip_train:
+        if not trainer.train():
+            sys.exit("training stopped early (stop_after_updates); run again to resume")
+    train_s = time.time() - start
+    ckpt = list_checkpoints(f"{out}/ckpt")[-1]
+    untrained = f"{out}/untrained/ckpt.0.pth"
+    if not os.path.exists(untrained):
+        save_untrained(trainer, untrained)
+
+    splits = ("val_seen", "val_unseen")
+    rows: dict[str, dict[str, dict]] = {}
+    for split in splits:
+        evaluator = make_trainer(f"habitat_baselines.test_episode_count={args.eval_episodes}")
+        chosen = [
+            r
+            for r in agent_rows(evaluator, ckpt, untrained)
+            if args.agents is None or r[1] in args.agents
+        ]
+        results = evaluator.evaluate_agents(split, [(tag, make) for _, tag, make in chosen])
+        for name, tag, _ in chosen:
+            rows.setdefault(name, {})[split] = results[tag]
+
+    fc = trainer.fcfg
+    stages = [dict(e) for e in fc.schedule] or [{"stage": fc.stage}]
+    recipe = ", ".join(
+        f"{e['stage']} ({e.get('dagger', {}).get('iterations', fc.dagger.iterations)} it x "
+        f"{e.get('dagger', {}).get('updates_per_iteration', fc.dagger.updates_per_iteration)} "
+        "updates)"
+        for e in stages
+    )
+    lines = [
+        f"Config {args.config} {' '.join(args.set)}: {recipe}, "
+        f"{fc.dagger.episodes_per_iteration} train episodes per DAgger iteration, lr "
+        f"{fc.optim.lr}; training {train_s / 60:.1f} min on CPU; {args.eval_episodes} "
+        f"episodes per split, step cap {fc.collection.max_episode_steps}.",
+        "",
+        *table(with_paired_rows(rows), splits),
+    ]
+    text = "\n".join(lines)
     with open(f"{out}/results.md", "w") as f:
-        f.write(table)
-    print(table)
+        f.write(text)
+    print(text)
     print(f"total {(time.time() - start) / 60:.1f} min", file=sys.stderr)
 
 

@@ -142,6 +142,9 @@ class FIHEvalConfig:
         deterministic: argmax actions (True) or sampled ones (seeded).
         results_dir: where stats_*.json and the per-episode files go.
         png_episodes: episode ids whose predicted vs target heatmaps are saved as PNGs.
+        paired_baselines: also score the uniform and centre-prior maps on exactly the policy's
+            (step, keyframe) pairs (``paired_heatmap.*`` in the stats; see
+            `habitat_fih.trainers.evaluation.PairedHeatmapScores`).
     """
 
     split: str = "val_seen"
@@ -153,6 +156,7 @@ class FIHEvalConfig:
     deterministic: bool = True
     results_dir: str = "data/fih/eval"
     png_episodes: list[str] = field(default_factory=list)
+    paired_baselines: bool = True
 
 
 @dataclass
@@ -162,8 +166,9 @@ class FIHTrainerConfig:
     Attributes:
         stage: ``pretrain`` (one past frame + the current view: single images as 1-frame
             videos), ``finetune`` (frame-indexed heatmaps) or ``main`` (heatmaps + actions).
-        pretrained_checkpoint: a checkpoint of an earlier stage whose model weights start this
-            run (the design's --pretrain_checkpoint); ignored when resuming this run.
+        pretrained_checkpoint: a checkpoint file of an earlier stage, or a folder (its last
+            ckpt.<i>.pth), whose model weights start this run (the design's
+            --pretrain_checkpoint); ignored when resuming this run.
         seed: seeds the model init, episode assignment, DAgger coin flips and sampling.
         device: ``auto`` (cuda:local_rank if available, else cpu), ``cpu`` or ``cuda``.
         losses: per-stage loss overrides, e.g. ``{main: {action_weight: 2.0}}``.
@@ -173,6 +178,14 @@ class FIHTrainerConfig:
         save_buffer: store the replay buffer next to the resume state (exact resume).
         dist_backend: ``auto`` (nccl on GPU, gloo on CPU), ``gloo`` or ``nccl``.
         find_unused_parameters: DDP option (the design sets it True).
+        schedule: stages run one after another by one command, each a mapping of overrides of
+            this node with at least ``stage`` (e.g. ``[{stage: pretrain, dagger:
+            {iterations: 1}}, {stage: main}]``); stage k > 0 starts from stage k-1's last
+            checkpoint (the first from ``pretrained_checkpoint`` if set). Earlier stages write to
+            ``checkpoint_folder/stage{k}_{stage}`` (TensorBoard: ``tensorboard_dir/stage{k}_{stage}``),
+            the last stage to ``checkpoint_folder`` itself (so evaluation finds it); a finished
+            stage leaves ``stage_done.json`` and is skipped when the command is run again.
+            Empty (default): one run of ``stage``.
     """
 
     stage: str = "main"
@@ -191,6 +204,7 @@ class FIHTrainerConfig:
     dist_backend: str = "auto"
     find_unused_parameters: bool = True
     resume_state_file: Optional[str] = None  # noqa: UP045  (default: checkpoint_folder/.resume_state.pth)
+    schedule: list[Any] = field(default_factory=list)
 
 
 @dataclass

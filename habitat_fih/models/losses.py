@@ -19,7 +19,8 @@ Stages (:func:`compute_stage_loss`):
 ``finetune``  ``1.0 * heatmap_mse + 0.3 * distinctness + 0.6 * temporal + 0.4 *
               spatial_reasoning`` (the document's weights) ``[+ w_act * action]``
 ``main``      ``w_h * heatmap_mse + w_sc * spatial_consistency (adjacent frames) + w_tc *
-              temporal_coherence + w_act * action``
+              temporal_coherence + w_act * action [+ w_d * heatmap_distribution]`` (the
+              last is ours, off by default: see `MainLossConfig`)
 
 The document gives no numbers for the pretraining and main-trainer weights; the defaults here
 (pretrain 1.0 / 0.1 / 0.5, main 1.0 / 0.3 / 0.6 / 1.0) are our choice.
@@ -49,6 +50,7 @@ __all__ = [
     "frame_indexed_mse_loss",
     "gaussian_heatmap_ce_loss",
     "inflection_weights",
+    "sigmoid_distribution_ce_loss",
     "smoothness_loss",
     "spatial_reasoning_loss",
     "temporal_consistency_loss",
@@ -160,6 +162,11 @@ class MainLossConfig:
         temporal_target_norm: its target norm (0.5).
         action_weight: inflection-weighted action CE.
         inflection_coef: VLN-CE inflection weight (3.2).
+        heatmap_distribution_weight: :func:`sigmoid_distribution_ce_loss` — where on the
+            current view the target's mass lies (the ``frame_heatmap_quality`` KL plus the
+            target's entropy); not in the document's main loss, so 0 by default. MSE alone
+            mostly learns *how much* of the view is covisible, which the KL (normalised maps)
+            ignores.
     """
 
     heatmap_weight: float = 1.0
@@ -168,12 +175,14 @@ class MainLossConfig:
     temporal_target_norm: float = 0.5
     action_weight: float = 1.0
     inflection_coef: float = 3.2
+    heatmap_distribution_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _check_nonneg(
             self,
             (
                 "heatmap_weight",
+                "heatmap_distribution_weight",
                 "spatial_consistency_weight",
                 "temporal_coherence_weight",
                 "temporal_target_norm",
@@ -283,6 +292,35 @@ def gaussian_heatmap_ce_loss(
     log_p = _sanitize(logits, valid).flatten(2).log_softmax(-1)  # [B, K, h*w]
     ce = -(q * log_p).sum(-1)  # [B, K]
     return _masked_mean(ce, valid)
+
+
+def sigmoid_distribution_ce_loss(
+    logits: Tensor, targets: Tensor, valid: Tensor | None = None, eps: float = 1e-8
+) -> Tensor:
+    """Cross-entropy between the target distribution and the normalised sigmoid map.
+
+    ``q = target / sum(target)``, ``p = (sigmoid(logits) + eps) / sum(sigmoid(logits) + eps)``
+    and ``loss = -sum_pixels q * log p``, averaged over valid maps with non-zero target mass:
+    exactly the ``frame_heatmap_quality`` measure's KL(q || p) plus the entropy of ``q`` (a
+    constant), so it trains the maps the measure scores, in the sigmoid space of the MSE.
+
+    Args:
+        logits: ``[B, K, h, w]``.
+        targets: ``[B, K, h, w]`` non-negative maps.
+        valid: ``[B, K]`` bool.
+    """
+    _check_maps(logits)
+    _check_target(logits, targets)
+    valid = _resolve_valid(logits, valid)
+    tgt = _sanitize(targets.to(logits.dtype), valid).flatten(2)
+    if bool((tgt < 0).any()):
+        raise ValueError("sigmoid_distribution_ce_loss targets must be non-negative")
+    mass = tgt.sum(-1)
+    valid = valid & (mass > 0)
+    q = tgt / mass.clamp_min(torch.finfo(tgt.dtype).tiny)[..., None]
+    p = torch.sigmoid(_sanitize(logits, valid).flatten(2)) + eps
+    log_p = p.log() - p.sum(-1, keepdim=True).log()
+    return _masked_mean(-(q * log_p).sum(-1), valid)
 
 
 def smoothness_loss(
@@ -690,6 +728,11 @@ def compute_stage_loss(
     else:
         cfg = config.main
         terms["heatmap_mse"] = (cfg.heatmap_weight, frame_indexed_mse_loss(logits, maps, valid))
+        if cfg.heatmap_distribution_weight > 0:
+            terms["heatmap_distribution"] = (
+                cfg.heatmap_distribution_weight,
+                sigmoid_distribution_ce_loss(logits, maps, valid),
+            )
         terms["spatial_consistency"] = (
             cfg.spatial_consistency_weight,
             adjacent_consistency_loss(logits, maps, valid),

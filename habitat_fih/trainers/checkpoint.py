@@ -1,7 +1,7 @@
 """Checkpoints of the ``fih`` trainer: atomic writes, model-weight filtering, resume state.
 
-- `atomic_save`: ``torch.save`` to a temporary file in the target directory, fsync, then
-  ``os.replace`` — a run killed at any moment leaves either the old or the new file.
+- `atomic_save` / `atomic_write_json`: write to a temporary file in the target directory,
+  fsync, then ``os.replace`` — a run killed at any moment leaves either the old or the new file.
 - Model checkpoints ``ckpt.{i}.pth`` hold ``{"model": state, "model_config": dict, "stage",
   "update", "iteration", "config"}``. Weights loaded from a local checkpoint directory (VGGT with
   ``vggt_dir``, DINOv3 with ``dinov3.pretrained_dir``, Qwen's base weights with
@@ -17,10 +17,12 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import random
 import re
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,7 @@ from habitat_fih.models.config import FIHModelConfig
 __all__ = [
     "IncompatibleCheckpointError",
     "atomic_save",
+    "atomic_write_json",
     "checkpoint_index",
     "list_checkpoints",
     "load_model_weights",
@@ -45,14 +48,15 @@ class IncompatibleCheckpointError(ValueError):
     """A checkpoint does not fit the configured model."""
 
 
-def atomic_save(obj: Any, path: str) -> None:
-    """``torch.save(obj, path)`` through a temporary file + rename."""
+def _atomic_write(path: str, write: Callable[[Any], None], binary: bool, suffix: str) -> None:
+    """Run ``write(file)`` on a temporary file next to `path`, fsync, then rename it to `path`
+    (readers see the old file or the complete new one, never a partial write)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".pth", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=suffix, dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -60,6 +64,16 @@ def atomic_save(obj: Any, path: str) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def atomic_save(obj: Any, path: str) -> None:
+    """``torch.save(obj, path)`` through a temporary file + rename."""
+    _atomic_write(path, lambda f: torch.save(obj, f), binary=True, suffix=".pth")
+
+
+def atomic_write_json(obj: Any, path: str, **dump_kwargs: Any) -> None:
+    """``json.dump(obj, path)`` through a temporary file + rename."""
+    _atomic_write(path, lambda f: json.dump(obj, f, **dump_kwargs), binary=False, suffix=".json")
 
 
 def _external_prefixes(config: FIHModelConfig) -> list[str]:

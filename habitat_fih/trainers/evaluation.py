@@ -10,11 +10,16 @@ task with each action. `evaluate` rolls out every episode and `write_stats` writ
   metrics are averaged over the episodes that scored any pair (NaN-aware), JSON ``null`` when
   none did; plus ``num_episodes``;
 - ``episodes_{tag}_{split}.json``: the flattened metrics of each episode.
+
+`PairedHeatmapScores` (``fih.eval.paired_baselines``) scores the policy's maps and the uniform
+and centre-prior baseline maps on exactly the same (step, keyframe) pairs — the keyframes the
+policy chose — and adds them to each episode as ``paired_heatmap.{model,uniform,center}.{kl,
+iou,peak_error}`` (plus ``paired_heatmap.scored``): a like-for-like answer to "did the model
+learn anything?" that the stand-alone baseline agents (scored on every past frame) cannot give.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -24,7 +29,10 @@ import numpy as np
 import torch
 
 from habitat_fih.models.policy import FIHPolicy
+from habitat_fih.tasks.fih_task import PREDICTION_KEY
+from habitat_fih.tasks.heatmap_measures import heatmap_scores
 from habitat_fih.trainers.buffer import Sample, collate
+from habitat_fih.trainers.checkpoint import atomic_write_json
 from habitat_fih.trainers.collector import EpisodeResult, StepView, make_action
 
 __all__ = [
@@ -141,6 +149,64 @@ class PolicyAgent:
         return out
 
 
+class PairedHeatmapScores:
+    """``on_step`` hook scoring the agent's predicted maps and fixed baseline maps on the same
+    (step, keyframe) pairs.
+
+    A pair is scored when the predicted frame index is in the step's history and its target is
+    valid with non-zero mass (the collector's covisibility target, area-averaged to the
+    prediction's size); scores are `heatmap_scores` (the ``frame_heatmap_quality`` measure's KL,
+    soft IoU and peak error), averaged per episode.
+
+    Args:
+        baselines: name -> [h, w] map in [0, 1] (e.g. ``baseline_maps("uniform", ...)``); each
+            is scored in place of the prediction on every scored pair.
+        eps: the measure's prediction smoothing.
+    """
+
+    def __init__(self, baselines: dict[str, np.ndarray], eps: float = 1e-8) -> None:
+        if "model" in baselines:
+            raise ValueError("baseline name 'model' is reserved for the agent's own maps")
+        self.baselines = baselines
+        self.eps = eps
+        self._sums: dict[str, dict[str, np.ndarray]] = {}
+        self._counts: dict[str, int] = {}
+
+    def __call__(self, view: StepView, action: dict[str, Any]) -> None:
+        prediction = action["action_args"].get(PREDICTION_KEY)
+        if prediction is None:
+            return
+        maps = np.asarray(prediction["maps"], dtype=np.float32)
+        size = tuple(maps.shape[1:])
+        for name, m in self.baselines.items():
+            if m.shape != size:
+                raise ValueError(f"baseline {name!r} map is {m.shape}, predictions are {size}")
+        targets, valid = view.targets(size)  # type: ignore[arg-type]
+        slot_of = {int(s): i for i, s in enumerate(view.indices)}
+        sums = self._sums.setdefault(
+            view.episode_id, {k: np.zeros(3) for k in ("model", *self.baselines)}
+        )
+        for pred, index in zip(
+            maps, np.asarray(prediction["frame_indices"]).reshape(-1), strict=True
+        ):
+            i = slot_of.get(int(index))
+            if i is None or not valid[i] or targets[i].sum() <= 0:
+                continue
+            sums["model"] += heatmap_scores(targets[i], pred, self.eps)
+            for name, m in self.baselines.items():
+                sums[name] += heatmap_scores(targets[i], m, self.eps)
+            self._counts[view.episode_id] = self._counts.get(view.episode_id, 0) + 1
+
+    def episode_metrics(self, episode_id: str) -> dict[str, Any]:
+        """``{"scored": n, name: {"kl", "iou", "peak_error"}}`` of one episode (NaN if n = 0)."""
+        n = self._counts.get(episode_id, 0)
+        out: dict[str, Any] = {"scored": n}
+        for name in ("model", *self.baselines):
+            mean = self._sums[episode_id][name] / n if n else np.full(3, np.nan)
+            out[name] = dict(zip(("kl", "iou", "peak_error"), map(float, mean), strict=True))
+        return out
+
+
 def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
     """Scalar metrics, dicts flattened with dots; non-scalars (maps) are skipped."""
     out: dict[str, float] = {}
@@ -187,10 +253,8 @@ def write_stats(
     results_dir: str, tag: str, split: str, means: dict[str, Any], rows: list[dict[str, Any]]
 ) -> str:
     """Write stats_{tag}_{split}.json and episodes_{tag}_{split}.json; returns the stats path."""
-    os.makedirs(results_dir, exist_ok=True)
     path = os.path.join(results_dir, f"stats_{tag}_{split}.json")
-    with open(path, "w") as f:
-        json.dump(_json_safe(means), f, indent=2, sort_keys=True)
-    with open(os.path.join(results_dir, f"episodes_{tag}_{split}.json"), "w") as f:
-        json.dump(_json_safe(rows), f, indent=1, sort_keys=True)
+    atomic_write_json(_json_safe(means), path, indent=2, sort_keys=True)
+    episodes = os.path.join(results_dir, f"episodes_{tag}_{split}.json")
+    atomic_write_json(_json_safe(rows), episodes, indent=1, sort_keys=True)
     return path

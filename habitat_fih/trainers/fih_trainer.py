@@ -9,13 +9,17 @@ probability beta = p**i, else the policy's), every step becoming a sample in the
 buffer; then ``dagger.updates_per_iteration`` AdamW updates (warm-up + cosine, clipping,
 gradient accumulation, bf16 autocast on GPU through the model config) on batches drawn from the
 buffer. The stage (pretrain / finetune / main) sets the model's trainable parts and the loss;
-``pretrained_checkpoint`` starts it from an earlier stage's weights. Checkpoints
+``pretrained_checkpoint`` starts it from an earlier stage's weights, and ``fih.schedule`` runs
+several stages in one command, each from the previous one's last checkpoint. Checkpoints
 ``ckpt.{k}.pth`` are written atomically every ``checkpoint_interval`` updates and at the end of
 each iteration, along with the resume state, from which a restarted run continues exactly.
 
 Evaluation (`FIHTrainer.eval`): the policy alone on every episode of ``fih.eval.split`` for one
 checkpoint or each in a folder (``eval_ckpt_path_dir``), or a baseline agent
-(``fih.eval.agent``), writing ``stats_ckpt_{k}_{split}.json`` / ``stats_{agent}_{split}.json``.
+(``fih.eval.agent``), writing ``stats_ckpt_{k}_{split}.json`` / ``stats_{agent}_{split}.json``;
+policy stats also hold ``paired_heatmap.*``: the uniform and centre-prior maps scored on the
+policy's own keyframes. `FIHTrainer.evaluate_agents` runs several agents on one set of
+environments (same episodes, same order).
 """
 
 from __future__ import annotations
@@ -26,27 +30,31 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from habitat.config import read_write
 from habitat_baselines.common.base_trainer import BaseTrainer
 from habitat_baselines.common.baseline_registry import baseline_registry
 from omegaconf import OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from habitat_fih.config.trainer_configs import FIHTrainerConfig
 from habitat_fih.models.config import FIHModelConfig
 from habitat_fih.models.factory import build_model, build_stand_in_tokenizer, build_tokenizer
 from habitat_fih.models.losses import STAGES, compute_stage_loss
 from habitat_fih.models.policy import FIHPolicy, FIHPolicyConfig
 from habitat_fih.tasks.fih_task import PREDICTION_KEY
-from habitat_fih.trainers.baselines import BaselineAgent
+from habitat_fih.trainers.baselines import BaselineAgent, baseline_maps
 from habitat_fih.trainers.buffer import ReplayBuffer, Sample, collate
 from habitat_fih.trainers.checkpoint import (
     atomic_save,
+    atomic_write_json,
     checkpoint_index,
     list_checkpoints,
     load_model_weights,
@@ -64,6 +72,7 @@ from habitat_fih.trainers.collector import (
 )
 from habitat_fih.trainers.distributed import DistInfo, init_distributed
 from habitat_fih.trainers.evaluation import (
+    PairedHeatmapScores,
     PolicyAgent,
     save_heatmap_png,
     summarize,
@@ -75,6 +84,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["FIHTrainer", "Learner", "NonFiniteLossError", "build_model_config", "deep_merge"]
 
 RESUME_FILE = ".resume_state.pth"
+STAGE_DONE_FILE = "stage_done.json"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -134,6 +144,8 @@ def build_model_config(spec: Any) -> FIHModelConfig:
 def _policy_config(losses: Any) -> FIHPolicyConfig:
     """Policy config with the trainer's loss overrides. Pretraining's cross-frame feature
     alignment term needs paired features the model does not expose: its weight defaults to 0."""
+    if losses is not None and not isinstance(losses, dict):  # a DictConfig from Hydra
+        losses = OmegaConf.to_container(losses, resolve=True)
     merged = deep_merge({"pretrain": {"alignment_weight": 0.0}}, dict(losses or {}))
     return FIHPolicyConfig(losses=merged)  # type: ignore[arg-type]
 
@@ -482,7 +494,78 @@ class FIHTrainer(BaseTrainer):
         stage = self.fcfg.stage
         return losses.main.inflection_coef if stage == "main" else losses.finetune.inflection_coef
 
-    def train(self) -> None:
+    def train(self) -> bool:
+        """Train (one stage, or every stage of ``fih.schedule``); returns True when the run
+        finished, False when it stopped early (``stop_after_updates``) and can be resumed."""
+        if len(self.fcfg.schedule) > 0:
+            return self._train_schedule()
+        return self._train_stage()
+
+    def stage_configs(self) -> list[tuple[str, Any]]:
+        """(checkpoint folder, config) of every stage of ``fih.schedule`` (see its docstring);
+        stage k > 0 gets ``pretrained_checkpoint = <stage k-1 folder>`` (resolved to its last
+        checkpoint when it starts)."""
+        schedule = [
+            OmegaConf.to_container(e, resolve=True) if not isinstance(e, dict) else dict(e)
+            for e in self.fcfg.schedule
+        ]
+        out: list[tuple[str, Any]] = []
+        previous = str(self.fcfg.pretrained_checkpoint or "")
+        tb = str(self.hb.tensorboard_dir)
+        for k, entry in enumerate(schedule):
+            if not isinstance(entry, dict) or entry.get("stage") not in STAGES:
+                raise ValueError(
+                    f"habitat_baselines.fih.schedule[{k}] must be a mapping with stage in "
+                    f"{STAGES}, got {entry!r}"
+                )
+            for key in ("schedule", "pretrained_checkpoint"):
+                if key in entry:
+                    raise ValueError(f"habitat_baselines.fih.schedule[{k}] may not set {key!r}")
+            last = k == len(schedule) - 1
+            name = f"stage{k}_{entry['stage']}"
+            folder = self.checkpoint_folder if last else os.path.join(self.checkpoint_folder, name)
+            try:  # typed merge: an unknown key or a wrong type is an error naming it
+                fih = OmegaConf.merge(
+                    OmegaConf.structured(FIHTrainerConfig),
+                    OmegaConf.to_container(self.fcfg, resolve=True),
+                    entry,
+                )
+            except Exception as exc:
+                raise ValueError(f"habitat_baselines.fih.schedule[{k}]: {exc}") from exc
+            fih.schedule = []
+            fih.pretrained_checkpoint = previous
+            if fih.resume_state_file:
+                fih.resume_state_file = f"{fih.resume_state_file}.{name}"
+            cfg = OmegaConf.create(OmegaConf.to_container(self.config, resolve=True))
+            with read_write(cfg):
+                cfg.habitat_baselines.fih = fih
+                cfg.habitat_baselines.checkpoint_folder = folder
+                cfg.habitat_baselines.tensorboard_dir = os.path.join(tb, name)
+            out.append((folder, cfg))
+            previous = folder
+        return out
+
+    def _train_schedule(self) -> bool:
+        for k, (folder, cfg) in enumerate(self.stage_configs()):
+            marker = os.path.join(folder, STAGE_DONE_FILE)
+            stage = cfg.habitat_baselines.fih.stage
+            if os.path.isfile(marker):
+                logger.info("schedule stage %d (%s) already finished (%s)", k, stage, marker)
+                continue
+            logger.info("schedule stage %d: %s -> %s", k, stage, folder)
+            if not FIHTrainer(cfg).train():
+                return False
+            if self.dist.is_main:
+                atomic_write_json(
+                    {"stage": stage, "index": k, "last_checkpoint": list_checkpoints(folder)[-1]},
+                    marker,
+                    indent=2,
+                )
+            if self.dist.is_distributed:
+                dist.barrier()
+        return True
+
+    def _train_stage(self) -> bool:
         fc = self.fcfg
         init_distributed(self.dist, fc.dist_backend)
         seed = int(fc.seed)
@@ -490,14 +573,10 @@ class FIHTrainer(BaseTrainer):
         policy = self.build_policy(seed)  # same init on every rank
         counts = policy.model.set_stage(fc.stage)
         if fc.pretrained_checkpoint and not os.path.isfile(self._rank_resume_path()):
-            ckpt = torch.load(fc.pretrained_checkpoint, map_location="cpu", weights_only=False)
-            load_model_weights(policy.model, ckpt, self.model_config, fc.pretrained_checkpoint)
-            logger.info(
-                "stage %s starts from %s (stage %s)",
-                fc.stage,
-                fc.pretrained_checkpoint,
-                ckpt.get("stage"),
-            )
+            start = list_checkpoints(fc.pretrained_checkpoint)[-1]  # a file, or a folder's last
+            ckpt = torch.load(start, map_location="cpu", weights_only=False)
+            load_model_weights(policy.model, ckpt, self.model_config, start)
+            logger.info("stage %s starts from %s (stage %s)", fc.stage, start, ckpt.get("stage"))
         total_updates = int(fc.dagger.iterations) * int(fc.dagger.updates_per_iteration)
         learner = Learner(
             policy,
@@ -532,7 +611,9 @@ class FIHTrainer(BaseTrainer):
         )
         try:
             episode_ids = envs.call_at(0, "episode_ids")
-            self._train_loop(policy, learner, buffer, gens, state, envs, episode_ids, total_updates)
+            return self._train_loop(
+                policy, learner, buffer, gens, state, envs, episode_ids, total_updates
+            )
         finally:
             envs.close()
             if self.writer is not None:
@@ -548,7 +629,7 @@ class FIHTrainer(BaseTrainer):
         envs: Any,
         episode_ids: list[str],
         total_updates: int,
-    ) -> None:
+    ) -> bool:
         fc, hb = self.fcfg, self.hb
         per_iter = int(fc.dagger.updates_per_iteration)
         bs, accum = int(fc.optim.batch_size), int(fc.optim.grad_accumulation)
@@ -590,12 +671,13 @@ class FIHTrainer(BaseTrainer):
                     self._checkpoint(policy, learner, buffer, state, gens, model_ckpt=False)
                     logger.info("stopping after %d updates (stop_after_updates)", done_here)
                     bar.close()
-                    return
+                    return False
             bar.close()
             state.iteration += 1
             state.collected = False
             state.update_in_iteration = 0
             self._checkpoint(policy, learner, buffer, state, gens)
+        return True
 
     def _checkpoint(
         self,
@@ -618,13 +700,63 @@ class FIHTrainer(BaseTrainer):
 
     # ------------------------------------------------------------------ evaluation
     def eval(self) -> None:
+        """Evaluate ``fih.eval.agent`` on ``fih.eval.split``: each checkpoint at
+        ``eval_ckpt_path_dir`` for the policy, else the named baseline agent."""
         ec = self.fcfg.eval
         if not self.dist.is_main:
             return
-        split = ec.split
-        cfg = self._env_config(split)
+        if ec.agent == "policy":
+            agents = [
+                self.checkpoint_agent(path, ec.action_source)
+                for path in list_checkpoints(self.hb.eval_ckpt_path_dir)
+            ]
+        else:
+            agents = [(ec.agent, lambda: self.baseline_agent(ec.agent))]
+        self.evaluate_agents(ec.split, agents)
+
+    def checkpoint_agent(
+        self, path: str, action_source: str = "policy"
+    ) -> tuple[str, Callable[[], PolicyAgent]]:
+        """(stats tag, agent factory) of one checkpoint: tag ``ckpt_{i}`` (``_expert_path``
+        when it walks the expert's path); the weights are loaded when the factory is called,
+        so a folder of checkpoints is evaluated one model at a time."""
+        ec = self.fcfg.eval
+
+        def make() -> PolicyAgent:
+            ckpt = torch.load(path, map_location="cpu", weights_only=False)
+            policy = self.build_policy(int(self.fcfg.seed))
+            load_model_weights(policy.model, ckpt, self.model_config, path)
+            policy.eval()
+            return PolicyAgent(
+                policy,
+                self.device,
+                bool(ec.deterministic),
+                torch.Generator().manual_seed(int(self.fcfg.seed)),
+                action_source,
+            )
+
+        tag = f"ckpt_{checkpoint_index(path)}"
+        return (tag + "_expert_path" if action_source == "expert" else tag), make
+
+    def baseline_agent(self, kind: str) -> BaselineAgent:
+        ec = self.fcfg.eval
+        return BaselineAgent(
+            kind,
+            int(self.fcfg.seed),
+            self.heatmap_size,
+            ec.baseline_actions,
+            float(ec.uniform_value),
+            float(ec.center_sigma),
+        )
+
+    def evaluate_agents(
+        self, split: str, agents: list[tuple[str, Callable[[], Any]]]
+    ) -> dict[str, dict[str, Any]]:
+        """Run each (tag, agent factory) on the same episodes of `split` (the first
+        ``test_episode_count``, or all) with one set of environments, one agent at a time;
+        writes ``stats_{tag}_{split}.json`` per agent and returns {tag: means}."""
         envs = build_vector_env(
-            cfg,
+            self._env_config(split),
             int(self.hb.num_environments),
             int(self.fcfg.seed),
             self.fcfg.collection.start_method,
@@ -633,39 +765,9 @@ class FIHTrainer(BaseTrainer):
             ids = envs.call_at(0, "episode_ids")
             if int(self.hb.test_episode_count) > 0:
                 ids = ids[: int(self.hb.test_episode_count)]
-            if ec.agent == "policy":
-                for path in list_checkpoints(self.hb.eval_ckpt_path_dir):
-                    self.eval_checkpoint(path, envs, ids, split)
-            else:
-                agent = BaselineAgent(
-                    ec.agent,
-                    int(self.fcfg.seed),
-                    self.heatmap_size,
-                    ec.baseline_actions,
-                    float(ec.uniform_value),
-                    float(ec.center_sigma),
-                )
-                self._evaluate(agent, envs, ids, split, ec.agent)
+            return {tag: self._evaluate(make(), envs, ids, split, tag) for tag, make in agents}
         finally:
             envs.close()
-
-    def eval_checkpoint(self, path: str, envs: Any, ids: list[str], split: str) -> dict[str, Any]:
-        ec = self.fcfg.eval
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        policy = self.build_policy(int(self.fcfg.seed))
-        load_model_weights(policy.model, ckpt, self.model_config, path)
-        policy.eval()
-        agent = PolicyAgent(
-            policy,
-            self.device,
-            bool(ec.deterministic),
-            torch.Generator().manual_seed(int(self.fcfg.seed)),
-            ec.action_source,
-        )
-        tag = f"ckpt_{checkpoint_index(path)}"
-        if ec.action_source == "expert":
-            tag += "_expert_path"
-        return self._evaluate(agent, envs, ids, split, tag)
 
     def _png_hook(self, tag: str, split: str) -> Any:
         """on_step hook saving predicted vs target heatmaps of ``eval.png_episodes``."""
@@ -686,16 +788,40 @@ class FIHTrainer(BaseTrainer):
         self, agent: Any, envs: Any, ids: list[str], split: str, tag: str
     ) -> dict[str, Any]:
         torch.manual_seed(int(self.fcfg.seed))
+        ec = self.fcfg.eval
+        hooks = [h for h in (self._png_hook(tag, split),) if h is not None]
+        paired = None
+        if isinstance(agent, PolicyAgent) and agent.predict_heatmaps and ec.paired_baselines:
+            paired = PairedHeatmapScores(
+                {
+                    kind: baseline_maps(
+                        kind, self.heatmap_size, float(ec.uniform_value), float(ec.center_sigma)
+                    )
+                    for kind in ("uniform", "center")
+                }
+            )
+            hooks.append(paired)
+
+        def on_step(view: StepView, action: dict[str, Any]) -> None:
+            for hook in hooks:
+                hook(view, action)
+
         with tqdm(total=len(ids), desc=f"eval {tag} {split}", leave=False) as bar:
             stats = run_episodes(
                 envs,
                 ids,
                 agent,
                 self._history,
-                self._png_hook(tag, split),
+                on_step if hooks else None,
                 int(self.fcfg.collection.max_episode_steps),
                 bar,
             )
+        if paired is not None:
+            for result in stats.episodes:
+                result.metrics = {
+                    **result.metrics,
+                    "paired_heatmap": paired.episode_metrics(result.episode_id),
+                }
         means, rows = summarize(stats.episodes)
         path = write_stats(self.fcfg.eval.results_dir, tag, split, means, rows)
         logger.info("eval %s on %s: %s -> %s", tag, split, means, path)

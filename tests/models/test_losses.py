@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -21,6 +22,7 @@ from habitat_fih.models.losses import (
     frame_indexed_mse_loss,
     gaussian_heatmap_ce_loss,
     inflection_weights,
+    sigmoid_distribution_ce_loss,
     smoothness_loss,
     spatial_reasoning_loss,
     temporal_consistency_loss,
@@ -34,6 +36,7 @@ MAP_LOSSES = {
     "temporal": lambda x, t, v: temporal_consistency_loss(x, v),
     "entropy": lambda x, t, v: spatial_reasoning_loss(x, v),
     "adjacent": lambda x, t, v: adjacent_consistency_loss(x, t, v),
+    "distribution": lambda x, t, v: sigmoid_distribution_ce_loss(x, t, v),
 }
 
 
@@ -379,6 +382,36 @@ def test_main_stage_includes_actions() -> None:
     assert total.item() == pytest.approx(0.6 * 0.25 + 1.0 * math.log(4))
     with pytest.raises(KeyError, match="action_logits"):
         compute_stage_loss("main", {"heatmap_logits": logits}, targets)
+
+
+def test_sigmoid_distribution_ce_is_the_measures_kl_plus_target_entropy() -> None:
+    """Against the frame_heatmap_quality measure's own numpy KL (an independent
+    implementation): CE = KL(q || p) + H(q)."""
+    from habitat_fih.tasks.heatmap_measures import heatmap_scores
+
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(1, 2, 4, 4, generator=gen, dtype=torch.float64)
+    targets = torch.zeros(1, 2, 4, 4, dtype=torch.float64)
+    targets[0, 0, :, :2] = 1.0  # binary: H(q) = log 8
+    targets[0, 1] = torch.rand(4, 4, generator=gen, dtype=torch.float64)
+    got = sigmoid_distribution_ce_loss(logits, targets)
+    expected = []
+    for k in range(2):
+        q = (targets[0, k] / targets[0, k].sum()).numpy()
+        kl = heatmap_scores(targets[0, k].numpy(), torch.sigmoid(logits[0, k]).numpy())[0]
+        entropy = -float((q[q > 0] * np.log(q[q > 0])).sum())
+        expected.append(kl + entropy)
+    assert expected[0] - heatmap_scores(targets[0, 0].numpy(), torch.sigmoid(logits[0, 0]).numpy())[
+        0
+    ] == pytest.approx(math.log(8))
+    assert got.item() == pytest.approx(float(np.mean(expected)), rel=1e-6)
+    main = compute_stage_loss(
+        "main",
+        {"heatmap_logits": logits.float()},
+        {"heatmaps": targets.float()},
+        LossConfig(main=MainLossConfig(action_weight=0.0, heatmap_distribution_weight=2.0)),
+    )[1]
+    assert main["heatmap_distribution"].item() == pytest.approx(got.item(), rel=1e-5)
 
 
 def test_bad_stage_and_config_values() -> None:

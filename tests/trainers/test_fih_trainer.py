@@ -205,3 +205,62 @@ def test_pretrain_then_finetune_from_its_checkpoint(tmp_path: Path, kit) -> None
     to_pre = sum((b["model"][k] - a["model"][k]).abs().sum().item() for k in fusion)
     to_init = sum((b["model"][k] - init[k]).abs().sum().item() for k in fusion)
     assert to_pre < to_init  # finetuning started from the pretrained weights
+
+
+def test_schedule_runs_stages_in_one_command_each_from_the_previous(tmp_path: Path, kit) -> None:
+    """``fih.schedule`` = pretrain then main in one ``train()``; stopped inside the first stage
+    and run again it finishes both, and a third run skips the finished stages."""
+    from habitat_fih.trainers.fih_trainer import FIHTrainer
+
+    schedule = (
+        "habitat_baselines.fih.schedule=[{stage: pretrain, dagger: {updates_per_iteration: 3}},"
+        " {stage: main, dagger: {updates_per_iteration: 1}}]"
+    )
+    args = [
+        schedule,
+        "habitat_baselines.fih.dagger.iterations=1",
+        "habitat_baselines.num_environments=1",
+    ]
+    stopped = FIHTrainer(
+        kit.tiny_config(tmp_path, *args, "habitat_baselines.fih.stop_after_updates=2")
+    )
+    assert stopped.train() is False
+    pre_dir = tmp_path / "ckpt" / "stage0_pretrain"
+    assert not (pre_dir / "stage_done.json").exists() and not (pre_dir / "ckpt.0.pth").exists()
+    assert FIHTrainer(kit.tiny_config(tmp_path, *args)).train() is True
+    pre = torch.load(pre_dir / "ckpt.0.pth", weights_only=False)
+    main = torch.load(tmp_path / "ckpt" / "ckpt.0.pth", weights_only=False)
+    assert (pre["stage"], pre["update"]) == ("pretrain", 3)
+    assert (main["stage"], main["update"]) == ("main", 1)
+    done = json.loads((pre_dir / "stage_done.json").read_text())
+    assert done["last_checkpoint"] == str(pre_dir / "ckpt.0.pth")
+    assert os.path.isdir(tmp_path / "tb" / "stage0_pretrain")
+    # main started from the pretrained weights: all that pretraining moved is nearer to it
+    init = FIHTrainer(kit.tiny_config(tmp_path)).build_policy(1).model.state_dict()
+    moved = [
+        k
+        for k in main["model"]
+        if main["model"][k].is_floating_point() and not torch.equal(pre["model"][k], init[k])
+    ]
+    assert moved, "pretraining changed nothing"
+    closer = sum(
+        (main["model"][k] - pre["model"][k]).abs().sum() < (main["model"][k] - init[k]).abs().sum()
+        for k in moved
+    )
+    assert closer == len(moved)
+    # a finished schedule is not trained again
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "ckpt").rglob("ckpt.*.pth")}
+    assert FIHTrainer(kit.tiny_config(tmp_path, *args)).train() is True
+    after = {p: p.stat().st_mtime_ns for p in (tmp_path / "ckpt").rglob("ckpt.*.pth")}
+    assert before == after
+
+
+def test_schedule_rejects_unknown_keys_and_stages(tmp_path: Path, kit) -> None:
+    from habitat_fih.trainers.fih_trainer import FIHTrainer
+
+    bad_key = "habitat_baselines.fih.schedule=[{stage: main, dagger: {iters: 3}}]"
+    with pytest.raises(ValueError, match=r"schedule\[0\].*iters"):
+        FIHTrainer(kit.tiny_config(tmp_path, bad_key)).stage_configs()
+    bad_stage = "habitat_baselines.fih.schedule=[{stage: warmup}]"
+    with pytest.raises(ValueError, match=r"schedule\[0\].*warmup"):
+        FIHTrainer(kit.tiny_config(tmp_path, bad_stage)).stage_configs()

@@ -185,7 +185,16 @@ def test_nan_loss_stops_with_step_and_terms() -> None:
     policy.model.set_stage("main")
     from habitat_fih.config.trainer_configs import OptimConfig
 
-    optim = OptimConfig(grad_accumulation=1, lr=1e-3, weight_decay=0.0, warmup_updates=0, min_lr_ratio=0.1, grad_clip=1.0, beta1=0.9, beta2=0.999)
+    optim = OptimConfig(
+        grad_accumulation=1,
+        lr=1e-3,
+        weight_decay=0.0,
+        warmup_updates=0,
+        min_lr_ratio=0.1,
+        grad_clip=1.0,
+        beta1=0.9,
+        beta2=0.999,
+    )
     learner = Learner(policy, optim, 10, "main", torch.device("cpu"))
     with torch.no_grad():
         policy.model.heatmap_head.parameters().__next__().fill_(float("nan"))
@@ -199,3 +208,59 @@ def test_nan_loss_stops_with_step_and_terms() -> None:
     assert all(
         torch.equal(a, b) or a.isnan().any() for a, b in zip(before, learner.params, strict=True)
     )
+
+
+def test_loss_overrides_from_the_command_line_keep_the_other_defaults(tmp_path) -> None:
+    """``+habitat_baselines.fih.losses={main: {...}}`` (a DictConfig) changes only the named
+    weights; the rest keep the dataclass defaults."""
+    from habitat.config.default import patch_config
+
+    from habitat_fih.config import get_config
+    from habitat_fih.models.losses import MainLossConfig
+    from habitat_fih.trainers.fih_trainer import _policy_config
+
+    cfg = patch_config(
+        get_config(
+            "fih/synthetic_tiny",
+            [
+                "+habitat_baselines.fih.losses={main: {action_weight: 0.0, spatial_consistency_weight: 0.5}}"
+            ],
+        )
+    )
+    main = _policy_config(cfg.habitat_baselines.fih.losses).losses.main
+    assert (main.action_weight, main.spatial_consistency_weight) == (0.0, 0.5)
+    assert main.heatmap_weight == MainLossConfig().heatmap_weight
+    assert main.inflection_coef == MainLossConfig().inflection_coef
+
+
+def test_paired_scores_put_model_and_baselines_on_the_same_pairs() -> None:
+    """A perfect prediction scores KL 0 / IoU 1; the uniform map on a binary target of m of
+    N cells scores KL = log(N / m) and soft IoU = 0.5 m / (m + 0.5 (N - m)) (closed forms), on
+    the same pairs."""
+    from habitat_fih.tasks.fih_task import PREDICTION_KEY
+    from habitat_fih.trainers.collector import make_action
+    from habitat_fih.trainers.evaluation import PairedHeatmapScores
+
+    cov = np.zeros((4, 4, 4), np.float32)
+    cov[0, :, :2] = 1.0  # frame 0 covers the left half (m = 8 of N = 16)
+    cov[1, :1, :] = 1.0  # frame 3 covers the top row, but its target is invalid
+    obs = {
+        "frame_heatmaps": {
+            "frame_indices": np.array([0, 3, -1, -1]),
+            "covisibility": cov,
+            "covisibility_valid": np.array([1, 0, 0, 0], np.uint8),
+        }
+    }
+    view = StepView(0, "ep", 5, obs, "go", 1, np.zeros((3, 8, 8, 3), np.uint8), np.array([0, 3, 5]))
+    scorer = PairedHeatmapScores({"uniform": np.full((4, 4), 0.5, np.float32)})
+    prediction = {"maps": cov[:2].copy(), "frame_indices": np.array([0, 3])}
+    scorer(view, make_action(1, prediction))
+    scorer(view, make_action(1, None))  # no prediction: nothing scored
+    m = scorer.episode_metrics("ep")
+    assert m["scored"] == 1
+    assert m["model"]["kl"] == pytest.approx(0.0, abs=1e-6) and m["model"]["iou"] == 1.0
+    assert m["uniform"]["kl"] == pytest.approx(np.log(16 / 8), rel=1e-6)
+    assert m["uniform"]["iou"] == pytest.approx(0.5 * 8 / (8 + 0.5 * 8))
+    assert PREDICTION_KEY == "frame_heatmap_prediction"
+    with pytest.raises(ValueError, match="reserved"):
+        PairedHeatmapScores({"model": np.zeros((4, 4))})
