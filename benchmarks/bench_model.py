@@ -9,7 +9,8 @@ bfloat16, VGGT and the trained parts in float32 under bfloat16 autocast), then t
 forward over `--frames` (32) frames of 224² → 8 keyframe maps + action logits: the median of
 `--iters` runs after `--warmup` runs for the whole forward (no stage hooks), and per stage
 (VGGT, sampling, DINOv3, fusion, LLM, heads) with `torch.cuda.synchronize` around each stage;
-the peak column is `torch.cuda.max_memory_allocated` during the stage (weights included).
+the peak column is `torch.cuda.max_memory_allocated` during the stage (weights included); on
+CPU the forward row shows the process's peak resident memory instead.
 `--backward` adds a forward + backward row (finetune stage: fusion and heads trained).
 `--time-budget` stops the timed loops early (the table is printed with what was measured), so
 the script fits a fixed device slot.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import resource
 import statistics
 import sys
 import time
@@ -91,6 +93,11 @@ def timed(fn, device: torch.device, iters: int, warmup: int, deadline: float) ->
         sync()
         times.append(time.perf_counter() - start)
     return times
+
+
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process so far (CPU runs: weights + activations)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 def gb(n: int) -> str:
@@ -175,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         (
             f"forward (median of {len(total)})",
             f"{results['forward_s'] * 1e3:.1f}",
-            gb(peak_total) if device.type == "cuda" else "-",
+            gb(peak_total) if device.type == "cuda" else f"{peak_rss_gb():.2f} (RSS)",
         )
     )
 

@@ -1,11 +1,16 @@
 """Collection throughput of the fih trainer (env steps/s with 1, 2, 4 VectorEnv workers on CPU,
-expert-only DAgger collection incl. frame history + sample building) and the update time of
-the tiny model (batch of 8 samples x 9 frames). Prints one markdown table.
+expert-only DAgger collection incl. frame history + sample building) and the time of one
+training update (batch of 8 samples x 9 frames). Prints one markdown table.
 
     python benchmarks/bench_trainer.py [--envs 1 2 4] [--episodes-per-env 3] [--sensors tiny|vlnce]
+    python benchmarks/bench_trainer.py --envs --model full --llm 7b --device cuda   # GPU step
 
 ``--sensors tiny`` uses fih/synthetic_tiny's 64x64 RGB-D; ``vlnce`` the benchmark's VLN-CE
-sensors (RGB 224x224, depth 256x256).
+sensors (RGB 224x224, depth 256x256). ``--model full`` times the main-stage update of the
+full-size random-init model (VGGT-1B and DINOv3-L frozen, LoRA on Qwen2.5-VL, fusion and heads
+trained, bf16 autocast on GPU; frames of 224²): median update time, peak GPU memory, and the
+forward's per-stage times (VGGT, sampling, DINOv3, fusion, LLM, heads; the backward is not
+split) with the LLM's share of the whole update.
 """
 
 from __future__ import annotations
@@ -62,38 +67,69 @@ def collection(num_envs: int, episodes_per_env: int, sensors: str) -> tuple[floa
     return stats.steps_per_second, stats.env_steps
 
 
-def update_time(repeats: int = 10) -> tuple[float, float]:
-    cfg = patch_config(get_config("fih/synthetic_tiny"))
+def update_time(
+    model: str = "tiny", llm: str = "7b", device: str = "cpu", repeats: int = 10
+) -> dict[str, float]:
+    """Median / best time of one main-stage update of 8 samples x 9 frames, peak GPU memory
+    and the median per-stage forward times."""
+    from bench_model import STAGES, StageTimer
+
+    extra = ["habitat_baselines.fih.model.preset=full", f"habitat_baselines.fih.model.llm={llm}"]
+    cfg = patch_config(get_config("fih/synthetic_tiny", extra if model == "full" else []))
     trainer = FIHTrainer(cfg)
+    dev = torch.device(device)
+    trainer.device = dev
     policy = trainer.build_policy(0)
     policy.model.set_stage("main")
-    learner = Learner(policy, cfg.habitat_baselines.fih.optim, 100, "main", torch.device("cpu"))
+    learner = Learner(policy, cfg.habitat_baselines.fih.optim, 100, "main", dev)
+    size = trainer.model_config.image_size
+    h, w = trainer.heatmap_size
     rng = np.random.default_rng(0)
     batch = [
         Sample(
-            frames=rng.integers(0, 255, (9, 32, 32, 3), dtype=np.uint8),
+            frames=rng.integers(0, 255, (9, size, size, 3), dtype=np.uint8),
             indices=np.arange(9, dtype=np.int64) * 3,
-            targets=rng.random((9, 16, 16)).astype(np.float16),
+            targets=rng.random((9, h, w)).astype(np.float16),
             valid=np.r_[np.ones(8, bool), False],
             instruction="walk past the sofa, turn left and stop at the door",
             expert_action=1,
         )
         for _ in range(8)
     ]
-    learner.update([batch])  # warm-up (first call of each shape is slow on CPU)
+    cuda = dev.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    learner.update([batch])  # warm-up (first call of each shape is slow)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     times = []
-    for _ in range(repeats):
+    timer = StageTimer(dev)
+    for i in range(repeats):
+        policy.model.stage_hook = timer if i == repeats - 1 else None
+        sync()
         start = time.perf_counter()
         learner.update([batch])
+        sync()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
+    policy.model.stage_hook = None
+    out = {
+        "median_s": statistics.median(times),
+        "best_s": min(times),
+        "peak_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan"),
+    }
+    for name in STAGES:
+        out[f"{name}_s"] = statistics.median(timer.times[name]) if timer.times[name] else 0.0
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--envs", type=int, nargs="*", default=[1, 2, 4])
     parser.add_argument("--episodes-per-env", type=int, default=3)
     parser.add_argument("--sensors", choices=["tiny", "vlnce"], default="tiny")
+    parser.add_argument("--model", choices=["tiny", "full"], default="tiny")
+    parser.add_argument("--llm", choices=["7b", "3b"], default="7b")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
     rows = []
     for n in args.envs:
@@ -101,13 +137,21 @@ def main() -> None:
         rows.append(
             f"| collection, {n} env(s), {args.sensors} sensors | {sps:.1f} steps/s ({steps} steps) |"
         )
-    median, best = update_time()
+    u = update_time(args.model, args.llm, args.device, args.repeats)
+    name = f"{args.model} model{' ' + args.llm if args.model == 'full' else ''} update"
     rows.append(
-        f"| tiny model update, 8 samples x 9 frames | {median * 1e3:.0f} ms median, {best * 1e3:.0f} ms best |"
+        f"| {name} on {args.device}, 8 samples x 9 frames | {u['median_s'] * 1e3:.0f} ms median, "
+        f"{u['best_s'] * 1e3:.0f} ms best"
+        + (f", peak {u['peak_gb']:.1f} GB |" if args.device.startswith("cuda") else " |")
     )
+    stages = ", ".join(f"{k} {u[f'{k}_s'] * 1e3:.0f}" for k in STAGE_NAMES)
+    rows.append(f"| forward stages (ms) | {stages} |")
+    rows.append(f"| LLM forward share of the update | {u['llm_s'] / u['median_s']:.1%} |")
     print(f"| measurement ({torch.get_num_threads()} torch threads) | value |\n|---|---|")
     print("\n".join(rows))
 
+
+STAGE_NAMES = ("vggt", "sampling", "dinov3", "fusion", "llm", "heads")
 
 if __name__ == "__main__":
     main()

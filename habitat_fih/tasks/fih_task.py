@@ -18,7 +18,9 @@ resolution (the sensor area-averages it to its output size) and the memory camer
 Predictions: an agent may pass its predicted heatmaps with any action as
 ``action_args["frame_heatmap_prediction"] = {"maps": [K,h,w] in [0,1], "frame_indices": [K]}``
 (original step indices). The task takes them out before habitat's actions run and keeps them for
-the ``FrameHeatmapQuality`` measure; a missing prediction is allowed.
+the ``FrameHeatmapQuality`` measure together with the targets of the view the agent saw when it
+predicted (``prediction_targets``: the step BEFORE the action; measures update after it, on the
+next view); a missing prediction is allowed.
 
 Only habitat's generic simulator interface is used, so the task runs on FIHSim-v0 and habitat-sim.
 """
@@ -97,6 +99,7 @@ class FIHVLNTask(VLNTask):
         self.step_index = 0
         self.first_pose: np.ndarray | None = None
         self.prediction: dict[str, np.ndarray] | None = None
+        self.prediction_targets: FrameTargets | None = None
         self._targets: FrameTargets | None = None
         super().__init__(config=config, sim=sim, dataset=dataset)
 
@@ -106,6 +109,7 @@ class FIHVLNTask(VLNTask):
         self.step_index = 0
         self.first_pose = None
         self.prediction = None
+        self.prediction_targets = None
         self._targets = None
         observations = super().reset(episode)
         self._remember(observations)
@@ -114,6 +118,9 @@ class FIHVLNTask(VLNTask):
     def step(self, action: dict[str, Any], episode):
         args = action.get("action_args") or {}
         self.prediction = args.pop(PREDICTION_KEY, None)
+        # the prediction is about the view the agent acted on: this step's targets (cached by
+        # the sensors / _remember for step_index), not those of the view the action leads to
+        self.prediction_targets = self._targets if self.prediction is not None else None
         action["action_args"] = args
         self.step_index += 1
         self._targets = None

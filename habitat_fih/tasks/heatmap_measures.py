@@ -2,7 +2,8 @@
 
 - :class:`FrameHeatmapQuality` (metric ``frame_heatmap_quality``, a dict): the agent's predicted
   maps (passed with its action, see :mod:`habitat_fih.tasks.fih_task`) against the covisibility
-  targets of the same original frame indices, area-averaged to the prediction's size, over every
+  targets of the same original frame indices ON THE VIEW THE AGENT ACTED ON (the step before the
+  action, not the view it leads to), area-averaged to the prediction's size, over every
   (step, frame) pair whose target is valid (covisible fraction > ``min_overlap``):
 
   - ``kl``: KL(target || prediction) of the maps normalised to distributions (prediction
@@ -88,7 +89,9 @@ class FrameHeatmapQuality(Measure):
                 f"frame_heatmap_prediction maps must be [K,h,w] with K = len(frame_indices); got "
                 f"maps {maps.shape} and {len(indices)} frame indices"
             )
-        targets = task.targets(observations)
+        targets = task.prediction_targets  # the targets of the view the prediction was made on
+        if targets is None:
+            raise RuntimeError("a prediction arrived without the targets of its view")
         slot_of = {int(s): i for i, s in enumerate(targets.memory_steps) if s >= 0}
         size = maps.shape[1:]
         for pred_map, index in zip(maps, indices, strict=True):

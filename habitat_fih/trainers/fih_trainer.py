@@ -324,11 +324,13 @@ class FIHTrainer(BaseTrainer):
 
     def build_policy(self, seed: int) -> FIHPolicy:
         torch.manual_seed(seed)
-        model = build_model(self.model_config, tokenizer=self._tokenizer())
-        policy = FIHPolicy(model, None, _policy_config(self.fcfg.losses))
-        return (
-            policy.to(self.device) if self.model_config.device_allocation.single_device else policy
+        single = self.model_config.device_allocation.single_device
+        # built directly on the training device (a 7B LLM never passes through CPU memory)
+        model = build_model(
+            self.model_config, tokenizer=self._tokenizer(), device=self.device if single else None
         )
+        policy = FIHPolicy(model, None, _policy_config(self.fcfg.losses))
+        return policy.to(self.device) if single else policy
 
     def _seed_everything(self, seed: int) -> None:
         random.seed(seed)

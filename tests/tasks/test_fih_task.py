@@ -159,22 +159,45 @@ def test_frame_geometry_closed_form(env):
 
 
 def test_heatmap_quality_measure(env):
+    """The measure scores a prediction against the targets of the view it was made on (the
+    observation the agent acted on), not the view its action leads to: passing that view's own
+    targets scores KL 0 / IoU 1 / peak error 0, even though the action turns the agent."""
     obs = env.reset()
     obs = env.step({"action": 2})  # no prediction: allowed
     fh = obs["frame_heatmaps"]
-    pred = {"maps": fh["covisibility"][:1].copy(), "frame_indices": fh["frame_indices"][:1].copy()}
+    valid = np.flatnonzero(fh["covisibility_valid"] > 0)
+    assert len(valid) >= 1
+    pred = {
+        "maps": fh["covisibility"][valid].copy(),
+        "frame_indices": fh["frame_indices"][valid].copy(),
+    }
     obs = env.step({"action": 3, "action_args": {PREDICTION_KEY: pred}})
     q = env.get_metrics()["frame_heatmap_quality"]
     assert q["missing_steps"] == 1
-    # the prediction was for the previous step's targets; score against the current ones by hand
+    assert q["scored"] == len(valid)
+    assert q["kl"] == pytest.approx(0.0, abs=1e-6)
+    assert (q["iou"], q["peak_error"]) == pytest.approx((1.0, 0.0), abs=1e-6)
+    # the same maps against the NEW view (turned 15 degrees) would not be perfect
     fh2 = obs["frame_heatmaps"]
     slot = list(fh2["frame_indices"]).index(int(pred["frame_indices"][0]))
-    kl, iou, peak = heatmap_scores(fh2["covisibility"][slot], pred["maps"][0])
-    assert q["scored"] == 1
-    assert q["kl"] == pytest.approx(kl, rel=1e-6) and q["iou"] == pytest.approx(iou, rel=1e-6)
-    # a perfect prediction scores KL 0, IoU 1, peak error 0
-    t = fh2["covisibility"][slot]
-    assert heatmap_scores(t, t) == pytest.approx((0.0, 1.0, 0.0), abs=1e-6)
+    assert heatmap_scores(fh2["covisibility"][slot], pred["maps"][0])[1] < 1.0 - 1e-3
+    # a later wrong prediction is averaged in with its own targets: uniform 0.5 maps
+    obs2 = env.step(
+        {
+            "action": 1,
+            "action_args": {
+                PREDICTION_KEY: {
+                    "maps": np.full_like(fh2["covisibility"][slot : slot + 1], 0.5),
+                    "frame_indices": fh2["frame_indices"][slot : slot + 1].copy(),
+                }
+            },
+        }
+    )
+    del obs2
+    q2 = env.get_metrics()["frame_heatmap_quality"]
+    expected = heatmap_scores(fh2["covisibility"][slot], np.full((16, 16), 0.5))
+    assert q2["scored"] == len(valid) + 1
+    assert q2["iou"] == pytest.approx((len(valid) * 1.0 + expected[1]) / (len(valid) + 1), rel=1e-6)
 
 
 def test_heatmap_scores_closed_form():
