@@ -78,17 +78,23 @@ def test_area_resize_block_mean() -> None:
     assert area_resize(maps, (3, 3)).shape == (1, 3, 3)
 
 
-def test_step_view_targets_keyed_by_frame_index() -> None:
-    cov = np.zeros((4, 8, 8), np.float32)
-    cov[1] = 1.0  # memory slot 1 holds step 3
+def _memory_view(cov: np.ndarray, valid: list[int], episode: str) -> StepView:
+    """A step-5 view whose task memory holds steps 0 and 3 (slots 0, 1 of 4) with `cov`."""
     obs = {
         "frame_heatmaps": {
             "frame_indices": np.array([0, 3, -1, -1]),
             "covisibility": cov,
-            "covisibility_valid": np.array([1, 1, 0, 0], np.uint8),
+            "covisibility_valid": np.array(valid, np.uint8),
         }
     }
-    view = StepView(0, "e", 5, obs, "go", 1, np.zeros((3, 8, 8, 3), np.uint8), np.array([0, 3, 5]))
+    frames = np.zeros((3, 8, 8, 3), np.uint8)
+    return StepView(0, episode, 5, obs, "go", 1, frames, np.array([0, 3, 5]))
+
+
+def test_step_view_targets_keyed_by_frame_index() -> None:
+    cov = np.zeros((4, 8, 8), np.float32)
+    cov[1] = 1.0  # memory slot 1 holds step 3
+    view = _memory_view(cov, [1, 1, 0, 0], "e")
     maps, valid = view.targets((4, 4))
     assert valid.tolist() == [True, True, False]
     assert maps[1].min() == 1.0 and maps[0].max() == 0.0
@@ -244,14 +250,7 @@ def test_paired_scores_put_model_and_baselines_on_the_same_pairs() -> None:
     cov = np.zeros((4, 4, 4), np.float32)
     cov[0, :, :2] = 1.0  # frame 0 covers the left half (m = 8 of N = 16)
     cov[1, :1, :] = 1.0  # frame 3 covers the top row, but its target is invalid
-    obs = {
-        "frame_heatmaps": {
-            "frame_indices": np.array([0, 3, -1, -1]),
-            "covisibility": cov,
-            "covisibility_valid": np.array([1, 0, 0, 0], np.uint8),
-        }
-    }
-    view = StepView(0, "ep", 5, obs, "go", 1, np.zeros((3, 8, 8, 3), np.uint8), np.array([0, 3, 5]))
+    view = _memory_view(cov, [1, 0, 0, 0], "ep")
     scorer = PairedHeatmapScores({"uniform": np.full((4, 4), 0.5, np.float32)})
     prediction = {"maps": cov[:2].copy(), "frame_indices": np.array([0, 3])}
     scorer(view, make_action(1, prediction))
