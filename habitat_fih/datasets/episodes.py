@@ -25,7 +25,6 @@ import io
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -39,6 +38,7 @@ from habitat_fih.datasets.instructions import (
     compose_instruction,
     room_at,
 )
+from habitat_fih.utils import atomic_write_bytes
 
 __all__ = [
     "EpisodeSpec", "MAX_TOKENS", "build_vocab", "oracle_rollout", "sample_episodes", "sample_house_episodes", "tokenize",
@@ -272,16 +272,7 @@ def _write_json_gz(path: str, payload: dict) -> str:
     buf = io.BytesIO()
     with gzip.GzipFile(filename="", fileobj=buf, mode="wb", mtime=0) as gz:
         gz.write(data)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zlib
 from dataclasses import asdict, dataclass, field
 
@@ -38,6 +37,7 @@ import trimesh
 
 from habitat_fih.datasets import furniture as fur
 from habitat_fih.datasets.textures import pattern, texture_image
+from habitat_fih.utils import atomic_write_bytes
 
 __all__ = [
     "CEILING_HEIGHT", "STOREY_HEIGHT", "RISER", "TREAD", "HouseSpec", "House", "Room", "SceneObject",
@@ -658,29 +658,15 @@ def _soup(scene: trimesh.Scene) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(verts), np.concatenate(faces)
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def export_house(spec: HouseSpec, glb_path: str, metadata_path: str | None = None,
                  check_navigable: bool = True) -> House:
     """Write the house as ``glb_path`` (.glb) and its metadata JSON (default: same stem + ``.json``),
     atomically and deterministically; returns the :class:`House`."""
     house = make_house(spec, check_navigable=check_navigable)
-    _atomic_write(glb_path, house.scene.export(file_type="glb"))
+    atomic_write_bytes(glb_path, house.scene.export(file_type="glb"))
     if metadata_path is None:
         metadata_path = os.path.splitext(glb_path)[0] + ".json"
-    _atomic_write(metadata_path, (json.dumps(house.metadata(), indent=1, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(metadata_path, (json.dumps(house.metadata(), indent=1, sort_keys=True) + "\n").encode())
     return house
 
 

@@ -21,8 +21,7 @@ import json
 import os
 import random
 import re
-import tempfile
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ import torch
 from torch import nn
 
 from habitat_fih.models.config import FIHModelConfig
+from habitat_fih.utils import atomic_write
 
 __all__ = [
     "IncompatibleCheckpointError",
@@ -48,32 +48,14 @@ class IncompatibleCheckpointError(ValueError):
     """A checkpoint does not fit the configured model."""
 
 
-def _atomic_write(path: str, write: Callable[[Any], None], binary: bool, suffix: str) -> None:
-    """Run ``write(file)`` on a temporary file next to `path`, fsync, then rename it to `path`
-    (readers see the old file or the complete new one, never a partial write)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=suffix, dir=directory)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def atomic_save(obj: Any, path: str) -> None:
     """``torch.save(obj, path)`` through a temporary file + rename."""
-    _atomic_write(path, lambda f: torch.save(obj, f), binary=True, suffix=".pth")
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def atomic_write_json(obj: Any, path: str, **dump_kwargs: Any) -> None:
     """``json.dump(obj, path)`` through a temporary file + rename."""
-    _atomic_write(path, lambda f: json.dump(obj, f, **dump_kwargs), binary=False, suffix=".json")
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, **dump_kwargs)))
 
 
 def _external_prefixes(config: FIHModelConfig) -> list[str]:

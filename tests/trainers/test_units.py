@@ -191,16 +191,7 @@ def test_nan_loss_stops_with_step_and_terms() -> None:
     policy.model.set_stage("main")
     from habitat_fih.config.trainer_configs import OptimConfig
 
-    optim = OptimConfig(
-        grad_accumulation=1,
-        lr=1e-3,
-        weight_decay=0.0,
-        warmup_updates=0,
-        min_lr_ratio=0.1,
-        grad_clip=1.0,
-        beta1=0.9,
-        beta2=0.999,
-    )
+    optim = OptimConfig(lr=1e-3, weight_decay=0.0, warmup_updates=0)  # the rest: defaults
     learner = Learner(policy, optim, 10, "main", torch.device("cpu"))
     with torch.no_grad():
         policy.model.heatmap_head.parameters().__next__().fill_(float("nan"))

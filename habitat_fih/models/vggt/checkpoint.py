@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from torch import Tensor
 
 from habitat_fih.models.vggt.config import VGGTConfig
 from habitat_fih.models.vggt.model import VGGT
+from habitat_fih.utils import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -182,20 +181,10 @@ def save_vggt(model: VGGT, directory: str | os.PathLike[str]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
 
-    def atomic_write(name: str, write: Callable[[str], object]) -> Path:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-        os.close(fd)
-        try:
-            write(tmp)
-            os.replace(tmp, directory / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return directory / name
-
     atomic_write(
-        CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(model.config.to_dict(), indent=2))
+        directory / CONFIG_FILE,
+        lambda p: Path(p).write_text(json.dumps(model.config.to_dict(), indent=2)),
     )
     return atomic_write(
-        "model.safetensors", lambda p: save_file(tensors, p, metadata={"format": "pt"})
+        directory / "model.safetensors", lambda p: save_file(tensors, p, metadata={"format": "pt"})
     )

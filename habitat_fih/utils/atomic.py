@@ -1,0 +1,36 @@
+"""Atomic file writes: write a temporary file in the target's directory, fsync it, then
+``os.replace`` it onto the target — a process killed at any moment leaves either the old file or
+the complete new one, never a partial write."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["atomic_write", "atomic_write_bytes"]
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
+    """Call ``write(tmp_path)`` to fill a temporary file next to `path`, then move it to `path`
+    (directories are created). On any error the temporary file is removed and the error
+    re-raised; `path` is untouched. Returns `path`."""
+    target = Path(os.path.abspath(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """`atomic_write` of a bytes payload."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
