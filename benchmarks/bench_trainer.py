@@ -85,6 +85,12 @@ def update_time(
     size = trainer.model_config.image_size
     h, w = trainer.heatmap_size
     rng = np.random.default_rng(0)
+    # cameras for a model with geometry_prior="input": turns of 15 degrees, 0.25 m apart
+    yaw = np.radians(15.0) * rng.integers(-2, 3, 9).cumsum()
+    poses = np.zeros((9, 9), np.float32)
+    poses[:, 2] = -0.25 * np.arange(9)
+    poses[:, 4], poses[:, 6] = np.sin(yaw / 2), np.cos(yaw / 2)  # XYZW about y
+    poses[:, 7:] = np.pi / 2
     batch = [
         Sample(
             frames=rng.integers(0, 255, (9, size, size, 3), dtype=np.uint8),
@@ -93,6 +99,7 @@ def update_time(
             valid=np.r_[np.ones(8, bool), False],
             instruction="walk past the sofa, turn left and stop at the door",
             expert_action=1,
+            poses=poses,
         )
         for _ in range(8)
     ]

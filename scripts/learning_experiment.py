@@ -57,6 +57,7 @@ PAIRED_ROWS = (
     ("model", "↳ paired: the trained policy's maps"),
     ("uniform", "↳ paired: uniform map (0.5) on the same keyframes"),
     ("center", "↳ paired: centre prior on the same keyframes"),
+    ("frustum", "↳ paired: non-learned frustum map on the same keyframes"),
 )
 EXPERT_PATH = "trained policy (expert path)"
 
@@ -120,6 +121,8 @@ def with_paired_rows(rows: dict[str, dict[str, dict]]) -> dict[str, dict[str, di
         if name != EXPERT_PATH:
             continue
         for kind, paired_name in PAIRED_ROWS:
+            if not any(f"paired_heatmap.{kind}.kl" in stats for stats in by_split.values()):
+                continue  # e.g. no frustum baseline without the frame_geometry sensor
             out[paired_name] = {
                 split: {
                     f"frame_heatmap_quality.{m}": stats.get(f"paired_heatmap.{kind}.{m}")

@@ -144,7 +144,10 @@ class FIHEvalConfig:
         png_episodes: episode ids whose predicted vs target heatmaps are saved as PNGs.
         paired_baselines: also score the uniform and centre-prior maps on exactly the policy's
             (step, keyframe) pairs (``paired_heatmap.*`` in the stats; see
-            `habitat_fih.trainers.evaluation.PairedHeatmapScores`).
+            `habitat_fih.trainers.evaluation.PairedHeatmapScores`), and, when the task has the
+            ``frame_geometry`` sensor, the non-learned frustum map (``frustum``).
+        frustum_floor: value of the frustum baseline outside every frustum (see
+            `habitat_fih.trainers.evaluation.FrustumBaseline`).
     """
 
     split: str = "val_seen"
@@ -157,6 +160,7 @@ class FIHEvalConfig:
     results_dir: str = "data/fih/eval"
     png_episodes: list[str] = field(default_factory=list)
     paired_baselines: bool = True
+    frustum_floor: float = 0.3
 
 
 @dataclass

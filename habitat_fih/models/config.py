@@ -47,6 +47,7 @@ __all__ = [
     "ActionHeadConfig",
     "DeviceAllocation",
     "FIHModelConfig",
+    "GEOMETRY_PRIORS",
     "StageSpec",
     "default_stages",
     "dinov3_vitl16_config",
@@ -55,6 +56,8 @@ __all__ = [
 
 LLM_MODES: tuple[str, ...] = ("frozen", "lora", "full")
 _AUTOCAST_DTYPES: tuple[str, ...] = ("bfloat16", "float16")
+#: Camera sources of the heatmap head's frustum prior (`FIHModelConfig.geometry_prior`).
+GEOMETRY_PRIORS: tuple[str, ...] = ("none", "vggt", "input")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -333,6 +336,15 @@ class FIHModelConfig:
         stages: per-stage freezing (`pretrain`, `finetune`, `main`), see `StageSpec`.
         gradient_checkpointing: turn on activation checkpointing in VGGT's aggregator,
             DINOv3 and the LLM (written through to their configs).
+        geometry_prior: give the heatmap head a frustum prior per keyframe
+            (`habitat_fih.models.geometry_prior`): ``"none"`` (default), ``"vggt"`` (cameras
+            from VGGT's predicted pose encodings, no extra input) or ``"input"`` (cameras
+            given to `FIHModel.forward` as ``camera_poses``, e.g. the simulator's cameras from
+            the ``frame_geometry`` sensor: perfect odometry, which benchmarks that allow only
+            RGB-D + instruction forbid).
+        prior_inverse_depths: depth hypotheses of the prior as inverse depths (0 = infinity),
+            in the cameras' units (metres for ``"input"`` from the simulator); one prior
+            channel each.
     """
 
     vggt: VGGTConfig = field(default_factory=VGGTConfig.vggt_1b)
@@ -362,6 +374,8 @@ class FIHModelConfig:
     autocast_dtype: str = "bfloat16"
     stages: dict[str, StageSpec] = field(default_factory=default_stages)
     gradient_checkpointing: bool = False
+    geometry_prior: str = "none"
+    prior_inverse_depths: tuple[float, ...] = (2.0, 1.0, 0.5, 0.25, 0.0)
 
     def __post_init__(self) -> None:
         for name, cls in _SUB_CONFIGS.items():
@@ -430,6 +444,21 @@ class FIHModelConfig:
                 spec.llm != "lora" or self.qwen.lora.enabled,
                 f"FIHModelConfig.stages[{stage!r}].llm='lora' needs qwen.lora.enabled=True",
             )
+        _require(
+            self.geometry_prior in GEOMETRY_PRIORS,
+            f"FIHModelConfig.geometry_prior must be one of {GEOMETRY_PRIORS}, "
+            f"got {self.geometry_prior!r}",
+        )
+        self.prior_inverse_depths = tuple(float(x) for x in self.prior_inverse_depths)
+        _require(
+            len(self.prior_inverse_depths) > 0 and all(x >= 0 for x in self.prior_inverse_depths),
+            "FIHModelConfig.prior_inverse_depths must be a non-empty list of values >= 0 "
+            f"(0 = infinity), got {list(self.prior_inverse_depths)}",
+        )
+        _require(
+            self.geometry_prior != "vggt" or self.vggt.enable_camera,
+            "FIHModelConfig.geometry_prior='vggt' needs VGGT's camera head (vggt.enable_camera)",
+        )
         if self.gradient_checkpointing:
             self.vggt.gradient_checkpointing = True
             self.qwen.gradient_checkpointing = True

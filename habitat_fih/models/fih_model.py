@@ -47,6 +47,7 @@ from torch import Tensor, nn
 from habitat_fih.models.config import FIHModelConfig, StageSpec
 from habitat_fih.models.dinov3_backbone import DINOv3Backbone
 from habitat_fih.models.fusion import SpatialFusion
+from habitat_fih.models.geometry_prior import frustum_prior
 from habitat_fih.models.heads.action import ActionHead
 from habitat_fih.models.heads.heatmap import FrameIndexedHeatmapHead, HeatmapOutput
 from habitat_fih.models.losses import STAGES
@@ -168,7 +169,12 @@ class FIHModel(nn.Module):
         self._check_dims()
         hidden = qwen.hidden_size
         self.fusion = SpatialFusion(config.fusion)
-        self.heatmap_head = FrameIndexedHeatmapHead(replace(config.heatmap, input_dim=hidden))
+        prior_channels = (
+            len(config.prior_inverse_depths) if config.geometry_prior != "none" else 0
+        )
+        self.heatmap_head = FrameIndexedHeatmapHead(
+            replace(config.heatmap, input_dim=hidden, prior_channels=prior_channels)
+        )
         act = config.action
         self.action_head = ActionHead(hidden, act.num_actions, act.mlp_dim, act.dropout)
         # fusion and heads follow the LLM's device (they are created on the default device)
@@ -338,6 +344,7 @@ class FIHModel(nn.Module):
         frame_mask: Tensor | None,
         frame_indices: Tensor | None,
         instructions: list[str],
+        camera_poses: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         if frames.ndim != 5 or frames.shape[2] != 3 or frames.shape[-1] < 1 or frames.shape[-2] < 1:
             raise ValueError(
@@ -368,6 +375,19 @@ class FIHModel(nn.Module):
             raise ValueError("frame_indices of valid frames must be >= 0")
         if len(instructions) != b or not all(isinstance(t, str) for t in instructions):
             raise ValueError(f"need {b} instruction strings, got {instructions!r}")
+        if self.config.geometry_prior == "input":
+            if camera_poses is None:
+                raise ValueError(
+                    "geometry_prior='input' needs camera_poses [B, S, 9] (pose encodings of "
+                    "every frame, e.g. from the frame_geometry sensor); none were given"
+                )
+            if tuple(camera_poses.shape) != (b, s, 9):
+                raise ValueError(
+                    f"camera_poses must be [B, S, 9] = [{b}, {s}, 9], got shape "
+                    f"{tuple(camera_poses.shape)}"
+                )
+            if not bool(torch.isfinite(camera_poses[frame_mask]).all()):
+                raise ValueError("camera_poses of valid frames must be finite")
         return frame_mask, frame_indices.long()
 
     def _resize(self, frames: Tensor) -> Tensor:
@@ -454,6 +474,34 @@ class FIHModel(nn.Module):
             num_real[i] = picked.numel()
         return key_slots, current, num_real
 
+    def _geometry_prior(
+        self,
+        geometry: dict[str, Tensor],
+        camera_poses: Tensor | None,
+        key_slots: Tensor,
+        current_slot: Tensor,
+        device: torch.device,
+    ) -> Tensor | None:
+        """Frustum prior [B, K, P, h, w] of the chosen keyframes on the current view (see
+        `habitat_fih.models.geometry_prior`), or None when config.geometry_prior is "none"."""
+        source = self.config.geometry_prior
+        if source == "none":
+            return None
+        poses = geometry["pose_enc"] if source == "vggt" else camera_poses
+        assert poses is not None  # checked in _check_inputs
+        poses = poses.to(device).float()  # [B, S, 9]
+        rows = torch.arange(poses.shape[0], device=device)
+        slots = key_slots.to(device)
+        key_poses = poses[rows[:, None], slots.clamp_min(0)]  # [B, K, 9]
+        current = poses[rows, current_slot.to(device)]  # [B, 9]
+        return frustum_prior(
+            key_poses,
+            current,
+            self.config.heatmap.out_size,
+            self.config.prior_inverse_depths,
+            key_valid=slots >= 0,
+        )
+
     # ------------------------------------------------------------------ forward
     def forward(
         self,
@@ -461,6 +509,7 @@ class FIHModel(nn.Module):
         frame_mask: Tensor | None,
         frame_indices: Tensor | None,
         instructions: list[str],
+        camera_poses: Tensor | None = None,
     ) -> FIHOutput:
         """Predict per-keyframe heatmaps on the current view and action logits.
 
@@ -472,6 +521,9 @@ class FIHModel(nn.Module):
             frame_indices: [B, S] integer original step index of each slot (used for the
                 keyframe keys, the prompt's frame markers and sorting). None = 0..S-1.
             instructions: B instruction strings.
+            camera_poses: [B, S, 9] pose encoding (VGGT's absT_quaR_FoV, any common world
+                frame) of every slot; required when config.geometry_prior == "input", ignored
+                otherwise.
 
         Returns:
             `FIHOutput` (its docstring lists every field and shape): keyframe_indices [B, K],
@@ -489,7 +541,7 @@ class FIHModel(nn.Module):
         """
         cfg = self.config
         frame_mask, frame_indices = self._check_inputs(
-            frames, frame_mask, frame_indices, instructions
+            frames, frame_mask, frame_indices, instructions, camera_poses
         )
         b, s = frames.shape[:2]
         k = cfg.num_keyframes
@@ -567,11 +619,15 @@ class FIHModel(nn.Module):
         # 6. heads ---------------------------------------------------------------------
         with self._stage("heads"), self._autocast(llm_dev):
             key_indices_l = key_indices.to(llm_dev)
+            prior = self._geometry_prior(
+                geometry, camera_poses, key_slots, current_slot, llm_dev
+            )  # [B, K, P, h, w] or None
             heat: HeatmapOutput = self.heatmap_head(
                 visual_hidden[:, :k],  # [B, K, T, D]
                 visual_hidden[:, k],  # [B, T, D]
                 grid,
                 key_indices_l,
+                prior=prior,
             )
             action_logits = self.action_head(last_hidden).float()  # [B, A]
         heat = HeatmapOutput(heat.logits.float(), heat.frame_indices)  # float32 for the losses

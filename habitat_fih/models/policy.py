@@ -12,6 +12,8 @@ Observation keys (names configurable through `FIHPolicyConfig`):
                        valid slot is the current view. Required.
 ``rgb_history_mask``   bool [B, S], True at valid slots. Optional (all valid).
 ``rgb_history_index``  int [B, S] original step index of each slot. Optional (0..S-1).
+``rgb_history_pose``   float [B, S, 9] VGGT pose encoding (absT_quaR_FoV) of each slot's
+                       camera. Needed only by models with ``geometry_prior="input"``.
 ``instruction_text``   the instruction per env: a list / tuple of B strings, or an integer
                        tensor [B, L] of UTF-8 bytes right-padded with 0. Required.
 ``fih_heatmaps``       float [B, S, h, w] target map of every history slot on the current
@@ -56,6 +58,7 @@ class FIHPolicyConfig:
     rgb_history_key: str = "rgb_history"
     history_mask_key: str | None = "rgb_history_mask"
     frame_indices_key: str | None = "rgb_history_index"
+    camera_pose_key: str | None = "rgb_history_pose"
     instruction_key: str = "instruction_text"
     target_heatmaps_key: str | None = "fih_heatmaps"
     target_valid_key: str | None = "fih_heatmaps_valid"
@@ -198,9 +201,10 @@ class FIHPolicy(nn.Module, Policy):
     # ------------------------------------------------------------------ inputs
     def model_inputs(
         self, observations: Mapping[str, Any]
-    ) -> tuple[Tensor, Tensor | None, Tensor | None, list[str]]:
+    ) -> tuple[Tensor, Tensor | None, Tensor | None, list[str], Tensor | None]:
         """(frames [B, S, 3, H, W] in [0, 1], mask [B, S] | None, indices [B, S] | None,
-        instructions) from the observations."""
+        instructions, camera poses [B, S, 9] | None) from the observations (`FIHModel.forward`'s
+        positional arguments)."""
         cfg = self.policy_config
         if cfg.rgb_history_key not in observations:
             raise KeyError(f"observation {cfg.rgb_history_key!r} (frame history) is missing")
@@ -217,11 +221,15 @@ class FIHPolicy(nn.Module, Policy):
         if cfg.instruction_key not in observations:
             raise KeyError(f"observation {cfg.instruction_key!r} (instruction) is missing")
         texts = decode_instructions(observations[cfg.instruction_key], rgb.shape[0])
+        poses = None
+        if cfg.camera_pose_key is not None and cfg.camera_pose_key in observations:
+            poses = observations[cfg.camera_pose_key].float()
         return (
             frames,
             None if mask is None else mask.bool(),
             None if indices is None else indices.long(),
             texts,
+            poses,
         )
 
     @staticmethod

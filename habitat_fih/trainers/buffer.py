@@ -35,6 +35,8 @@ class Sample:
         expert_action: the expert's action at this step.
         action_weight: inflection weight of the action loss (VLN-CE: 3.2 where the expert
             action changes, else 1).
+        poses: [S, 9] float32 VGGT pose encodings of the frames' cameras (from the
+            ``frame_geometry`` sensor), or None when the task has no such sensor.
     """
 
     frames: np.ndarray
@@ -44,11 +46,16 @@ class Sample:
     instruction: str
     expert_action: int
     action_weight: float = 1.0
+    poses: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
         return int(
-            self.frames.nbytes + self.indices.nbytes + self.targets.nbytes + self.valid.nbytes
+            self.frames.nbytes
+            + self.indices.nbytes
+            + self.targets.nbytes
+            + self.valid.nbytes
+            + (0 if self.poses is None else self.poses.nbytes)
         )
 
 
@@ -107,7 +114,8 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     """Pad samples (right-padding, so the last valid slot is the current view) into
     `FIHPolicy` observations: rgb_history [B, S, H, W, 3] uint8, rgb_history_mask [B, S],
     rgb_history_index [B, S], instruction_text (list), fih_heatmaps [B, S, h, w] float32,
-    fih_heatmaps_valid [B, S], expert_action [B], action_weights [B]."""
+    fih_heatmaps_valid [B, S], expert_action [B], action_weights [B] and, when the samples
+    carry camera poses, rgb_history_pose [B, S, 9] float32 (zeros at padding)."""
     if not samples:
         raise ValueError("cannot collate an empty batch")
     b = len(samples)
@@ -119,6 +127,12 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     index = np.zeros((b, s), dtype=np.int64)
     targets = np.zeros((b, s, th, tw), dtype=np.float32)
     valid = np.zeros((b, s), dtype=bool)
+    with_poses = [x.poses is not None for x in samples]
+    if any(with_poses) and not all(with_poses):
+        raise ValueError(
+            f"cannot collate samples with and without camera poses (poses given: {with_poses})"
+        )
+    poses = np.zeros((b, s, 9), dtype=np.float32) if all(with_poses) else None
     for i, x in enumerate(samples):
         n = len(x.indices)
         frames[i, :n] = x.frames
@@ -126,6 +140,11 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
         index[i, :n] = x.indices
         targets[i, :n] = x.targets
         valid[i, :n] = x.valid
+        if poses is not None:
+            assert x.poses is not None
+            if x.poses.shape != (n, 9):
+                raise ValueError(f"sample {i} has poses of shape {x.poses.shape}, expected ({n}, 9)")
+            poses[i, :n] = x.poses
     out: dict[str, Tensor | list[str]] = {
         "rgb_history": torch.from_numpy(frames),
         "rgb_history_mask": torch.from_numpy(mask),
@@ -136,4 +155,6 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
         "expert_action": torch.tensor([x.expert_action for x in samples], dtype=torch.long),
         "action_weights": torch.tensor([x.action_weight for x in samples], dtype=torch.float32),
     }
+    if poses is not None:
+        out["rgb_history_pose"] = torch.from_numpy(poses)
     return out

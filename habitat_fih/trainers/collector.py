@@ -32,6 +32,7 @@ from habitat.config import read_write
 from habitat.core.vector_env import VectorEnv
 
 import habitat_fih  # noqa: F401  (compat layer + registrations before any habitat env is built)
+from habitat_fih.models.vggt.pose_encoding import extri_intri_to_pose_encoding
 from habitat_fih.tasks.fih_task import PREDICTION_KEY
 from habitat_fih.trainers.buffer import Sample
 
@@ -49,6 +50,33 @@ __all__ = [
 
 HEATMAP_UUID = "frame_heatmaps"
 EXPERT_UUID = "shortest_path_sensor"
+GEOMETRY_UUID = "frame_geometry"
+
+
+def frame_geometry_poses(geometry: dict[str, Any], steps: Sequence[int]) -> np.ndarray:
+    """VGGT pose encodings [len(steps), 9] float32 (absT_quaR_FoV) of the given step indices
+    from a ``frame_geometry`` observation (OpenCV extrinsics relative to the episode's first
+    pose, pinhole intrinsics with the principal point at the image centre).
+
+    Raises:
+        ValueError: a step that the observation holds no valid camera for.
+    """
+    slot_of = {
+        int(f): j
+        for j, (f, ok) in enumerate(zip(geometry["frame_indices"], geometry["valid"], strict=True))
+        if f >= 0 and ok
+    }
+    missing = [int(s) for s in steps if int(s) not in slot_of]
+    if missing:
+        raise ValueError(
+            f"frame_geometry has no camera for steps {missing} (it holds {sorted(slot_of)})"
+        )
+    rows = [slot_of[int(s)] for s in steps]
+    ext = torch.as_tensor(np.asarray(geometry["extrinsics"])[rows], dtype=torch.float64)
+    intr = torch.as_tensor(np.asarray(geometry["intrinsics"])[rows], dtype=torch.float64)
+    height, width = float(2 * intr[0, 1, 2]), float(2 * intr[0, 0, 2])
+    enc = extri_intri_to_pose_encoding(ext, intr, (height, width))
+    return enc.numpy().astype(np.float32)
 
 
 class FIHEnv(habitat.RLEnv):
@@ -208,6 +236,14 @@ class StepView:
     frames: np.ndarray  # [S, H, W, 3] uint8, current last
     indices: np.ndarray  # [S] int64
 
+    def camera_poses(self) -> np.ndarray | None:
+        """VGGT pose encodings [S, 9] of the view's frames (`frame_geometry_poses`), or None
+        when the task has no ``frame_geometry`` sensor."""
+        geometry = self.observations.get(GEOMETRY_UUID)
+        if geometry is None:
+            return None
+        return frame_geometry_poses(geometry, self.indices)
+
     def targets(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Covisibility targets [S, *size] and validity [S] of the view's frames."""
         heat = self.observations[HEATMAP_UUID]
@@ -231,7 +267,7 @@ class StepView:
         """A training sample; with `single_frame_rng` (pretrain) one random past frame with a
         valid target plus the current view, or None when there is none."""
         maps, valid = self.targets(size)
-        frames, indices = self.frames, self.indices
+        frames, indices, poses = self.frames, self.indices, self.camera_poses()
         if single_frame_rng is not None:
             candidates = np.flatnonzero(valid)
             if len(candidates) == 0:
@@ -239,6 +275,7 @@ class StepView:
             j = int(single_frame_rng.choice(candidates))
             keep = [j, len(indices) - 1]
             frames, indices, maps, valid = frames[keep], indices[keep], maps[keep], valid[keep]
+            poses = None if poses is None else poses[keep]
         return Sample(
             frames=frames.copy(),
             indices=indices.astype(np.int64),
@@ -247,6 +284,7 @@ class StepView:
             instruction=self.instruction,
             expert_action=self.expert_action,
             action_weight=action_weight,
+            poses=poses,
         )
 
 

@@ -23,11 +23,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from habitat_fih.models.geometry_prior import frustum_prior
 from habitat_fih.models.policy import FIHPolicy
 from habitat_fih.tasks.fih_task import PREDICTION_KEY
 from habitat_fih.tasks.heatmap_measures import heatmap_scores
@@ -36,6 +37,9 @@ from habitat_fih.trainers.checkpoint import atomic_write_json
 from habitat_fih.trainers.collector import EpisodeResult, StepView, make_action
 
 __all__ = [
+    "FrustumBaseline",
+    "PairBaseline",
+    "PairedHeatmapScores",
     "PolicyAgent",
     "flatten_metrics",
     "save_heatmap_png",
@@ -89,6 +93,7 @@ def views_to_observations(views: Sequence[StepView]) -> dict[str, Any]:
             valid=np.zeros(len(v.indices), bool),
             instruction=v.instruction,
             expert_action=v.expert_action,
+            poses=v.camera_poses(),
         )
         for v in views
     ]
@@ -149,6 +154,41 @@ class PolicyAgent:
         return out
 
 
+class PairBaseline(Protocol):
+    """A heatmap baseline that depends on the pair: ``(view, history slot, (h, w)) -> map``."""
+
+    def __call__(self, view: StepView, slot: int, size: tuple[int, int]) -> np.ndarray: ...
+
+
+class FrustumBaseline:
+    """The non-learned geometric map of a pair: ``floor + (1 - floor) * mean_d frustum_d``,
+    the frustum prior (`habitat_fih.models.geometry_prior.frustum_prior`, the cameras of the
+    ``frame_geometry`` sensor, the depth hypotheses `inverse_depths`) averaged over its depth
+    hypotheses. Tells whether a model given that prior learned anything beyond it. ``floor``
+    keeps mass outside the frustum (occlusion-free geometry is not the target)."""
+
+    def __init__(self, inverse_depths: Sequence[float], floor: float) -> None:
+        if not 0.0 <= floor <= 1.0:
+            raise ValueError(f"frustum baseline floor must be in [0, 1], got {floor}")
+        self.inverse_depths = tuple(float(x) for x in inverse_depths)
+        self.floor = float(floor)
+        self._cache: tuple[tuple[Any, ...], np.ndarray] | None = None
+
+    def __call__(self, view: StepView, slot: int, size: tuple[int, int]) -> np.ndarray:
+        key = (view.env_index, view.episode_id, view.step, tuple(view.indices.tolist()), size)
+        if self._cache is None or self._cache[0] != key:
+            poses = view.camera_poses()
+            if poses is None:
+                raise ValueError(
+                    "the frustum heatmap baseline needs the frame_geometry sensor (camera poses)"
+                )
+            p = torch.from_numpy(poses)
+            history = p[None, :-1] if len(p) > 1 else p[None, :1]
+            maps = frustum_prior(history, p[None, -1], size, self.inverse_depths)[0]
+            self._cache = (key, maps.mean(1).numpy())  # [S - 1, h, w]
+        return self.floor + (1.0 - self.floor) * self._cache[1][slot]
+
+
 class PairedHeatmapScores:
     """``on_step`` hook scoring the agent's predicted maps and fixed baseline maps on the same
     (step, keyframe) pairs.
@@ -159,12 +199,16 @@ class PairedHeatmapScores:
     soft IoU and peak error), averaged per episode.
 
     Args:
-        baselines: name -> [h, w] map in [0, 1] (e.g. ``baseline_maps("uniform", ...)``); each
-            is scored in place of the prediction on every scored pair.
+        baselines: name -> [h, w] map in [0, 1] (e.g. ``baseline_maps("uniform", ...)``), or
+            a `PairBaseline` computing a map per (view, history slot) (e.g.
+            `FrustumBaseline`); each is scored in place of the prediction on every scored
+            pair.
         eps: the measure's prediction smoothing.
     """
 
-    def __init__(self, baselines: dict[str, np.ndarray], eps: float = 1e-8) -> None:
+    def __init__(
+        self, baselines: dict[str, np.ndarray | PairBaseline], eps: float = 1e-8
+    ) -> None:
         if "model" in baselines:
             raise ValueError("baseline name 'model' is reserved for the agent's own maps")
         self.baselines = baselines
@@ -179,7 +223,7 @@ class PairedHeatmapScores:
         maps = np.asarray(prediction["maps"], dtype=np.float32)
         size = tuple(maps.shape[1:])
         for name, m in self.baselines.items():
-            if m.shape != size:
+            if isinstance(m, np.ndarray) and m.shape != size:
                 raise ValueError(f"baseline {name!r} map is {m.shape}, predictions are {size}")
         targets, valid = view.targets(size)  # type: ignore[arg-type]
         slot_of = {int(s): i for i, s in enumerate(view.indices)}
@@ -194,7 +238,8 @@ class PairedHeatmapScores:
                 continue
             sums["model"] += heatmap_scores(targets[i], pred, self.eps)
             for name, m in self.baselines.items():
-                sums[name] += heatmap_scores(targets[i], m, self.eps)
+                bmap = m if isinstance(m, np.ndarray) else m(view, i, size)  # type: ignore[arg-type]
+                sums[name] += heatmap_scores(targets[i], bmap, self.eps)
             self._counts[view.episode_id] = self._counts.get(view.episode_id, 0) + 1
 
     def episode_metrics(self, episode_id: str) -> dict[str, Any]:

@@ -17,8 +17,9 @@ each iteration, along with the resume state, from which a restarted run continue
 Evaluation (`FIHTrainer.eval`): the policy alone on every episode of ``fih.eval.split`` for one
 checkpoint or each in a folder (``eval_ckpt_path_dir``), or a baseline agent
 (``fih.eval.agent``), writing ``stats_ckpt_{k}_{split}.json`` / ``stats_{agent}_{split}.json``;
-policy stats also hold ``paired_heatmap.*``: the uniform and centre-prior maps scored on the
-policy's own keyframes. `FIHTrainer.evaluate_agents` runs several agents on one set of
+policy stats also hold ``paired_heatmap.*``: the uniform and centre-prior maps (and the
+non-learned frustum map, with the ``frame_geometry`` sensor) scored on the policy's own
+keyframes. `FIHTrainer.evaluate_agents` runs several agents on one set of
 environments (same episodes, same order).
 """
 
@@ -63,6 +64,7 @@ from habitat_fih.trainers.checkpoint import (
     set_rng_state,
 )
 from habitat_fih.trainers.collector import (
+    GEOMETRY_UUID,
     DAggerDecider,
     FrameHistory,
     StepView,
@@ -72,6 +74,7 @@ from habitat_fih.trainers.collector import (
 )
 from habitat_fih.trainers.distributed import DistInfo, init_distributed
 from habitat_fih.trainers.evaluation import (
+    FrustumBaseline,
     PairedHeatmapScores,
     PolicyAgent,
     save_heatmap_png,
@@ -305,6 +308,13 @@ class FIHTrainer(BaseTrainer):
         self.device = self._device()
         self.model_config = build_model_config(self.fcfg.model)
         self.heatmap_size = tuple(self.model_config.heatmap.out_size)
+        sensors = config.habitat.task.get("lab_sensors", {}) or {}
+        if self.model_config.geometry_prior == "input" and GEOMETRY_UUID not in sensors:
+            raise ValueError(
+                "habitat_baselines.fih.model.overrides.geometry_prior='input' needs the "
+                f"{GEOMETRY_UUID!r} lab sensor (camera poses) in habitat.task.lab_sensors, which "
+                f"has {sorted(sensors)}"
+            )
         self.writer: Any = None
 
     # ------------------------------------------------------------------ set-up
@@ -794,14 +804,17 @@ class FIHTrainer(BaseTrainer):
         hooks = [h for h in (self._png_hook(tag, split),) if h is not None]
         paired = None
         if isinstance(agent, PolicyAgent) and agent.predict_heatmaps and ec.paired_baselines:
-            paired = PairedHeatmapScores(
-                {
-                    kind: baseline_maps(
-                        kind, self.heatmap_size, float(ec.uniform_value), float(ec.center_sigma)
-                    )
-                    for kind in ("uniform", "center")
-                }
-            )
+            baselines: dict[str, Any] = {
+                kind: baseline_maps(
+                    kind, self.heatmap_size, float(ec.uniform_value), float(ec.center_sigma)
+                )
+                for kind in ("uniform", "center")
+            }
+            if GEOMETRY_UUID in (self.config.habitat.task.get("lab_sensors", {}) or {}):
+                baselines["frustum"] = FrustumBaseline(
+                    self.model_config.prior_inverse_depths, float(ec.frustum_floor)
+                )
+            paired = PairedHeatmapScores(baselines)
             hooks.append(paired)
 
         def on_step(view: StepView, action: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -228,3 +229,52 @@ def test_stage_hook_sees_every_stage(model: FIHModel) -> None:
     finally:
         model.stage_hook = None
     assert seen == ["vggt", "sampling", "dinov3", "fusion", "llm", "heads"]
+
+
+# ---------------------------------------------------------------------- geometry prior
+def _poses(yaws: torch.Tensor) -> torch.Tensor:
+    """Pose encodings [..., 9] of cameras at the origin turned by `yaws` (radians) about y."""
+    half = yaws / 2
+    zeros = torch.zeros_like(yaws)
+    quat = torch.stack([zeros, torch.sin(half), zeros, torch.cos(half)], -1)  # XYZW
+    fov = torch.full_like(yaws, math.pi / 2)
+    return torch.cat([torch.stack([zeros] * 3, -1), quat, torch.stack([fov, fov], -1)], -1)
+
+
+def test_input_prior_needs_poses_and_reaches_each_keyframe_map() -> None:
+    """geometry_prior='input': poses are required; turning ONE history frame's camera changes
+    the map of that keyframe only (the prior is per keyframe), and the frustum test is what
+    the head sees (identical cameras for every frame = all-ones prior)."""
+    model = tiny_model(geometry_prior="input").eval()
+    assert model.heatmap_head.config.prior_channels == len(model.config.prior_inverse_depths)
+    frames, mask, indices = batch()
+    with pytest.raises(ValueError, match="camera_poses"):
+        model(frames, mask, indices, INSTRUCTIONS)
+    with pytest.raises(ValueError, match=r"camera_poses must be \[B, S, 9\]"):
+        model(frames, mask, indices, INSTRUCTIONS, torch.zeros(B, S, 7))
+    poses = _poses(torch.zeros(B, S))
+    with torch.no_grad():
+        base = model(frames, mask, indices, INSTRUCTIONS, poses)
+        slot = int(base.keyframe_slots[0, 1])
+        turned = poses.clone()
+        turned[0, slot] = _poses(torch.tensor(0.6))
+        out = model(frames, mask, indices, INSTRUCTIONS, turned)
+    assert torch.equal(out.keyframe_slots, base.keyframe_slots)
+    changed = (out.heatmap_logits - base.heatmap_logits).abs().amax((-2, -1))  # [B, K]
+    assert changed[0, 1] > 1e-4
+    others = changed.clone()
+    others[0, 1] = 0
+    assert float(others.max()) < 1e-6
+    torch.testing.assert_close(out.action_logits, base.action_logits)
+
+
+def test_vggt_prior_runs_without_inputs_and_bad_values_are_named() -> None:
+    model = tiny_model(geometry_prior="vggt").eval()
+    frames, mask, indices = batch()
+    with torch.no_grad():
+        out = model(frames, mask, indices, INSTRUCTIONS)
+    assert torch.isfinite(out.heatmap_logits).all()
+    with pytest.raises(ValueError, match="geometry_prior must be one of"):
+        FIHModelConfig.tiny(geometry_prior="gps")
+    with pytest.raises(ValueError, match="prior_inverse_depths"):
+        FIHModelConfig.tiny(geometry_prior="input", prior_inverse_depths=[-1.0])

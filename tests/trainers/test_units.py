@@ -254,3 +254,114 @@ def test_paired_scores_put_model_and_baselines_on_the_same_pairs() -> None:
     assert PREDICTION_KEY == "frame_heatmap_prediction"
     with pytest.raises(ValueError, match="reserved"):
         PairedHeatmapScores({"model": np.zeros((4, 4))})
+
+
+def test_collate_carries_camera_poses_and_refuses_a_mix() -> None:
+    a, b = _sample(2), _sample(3)
+    a.poses = np.arange(18, dtype=np.float32).reshape(2, 9)
+    b.poses = np.ones((3, 9), np.float32)
+    obs = collate([a, b])
+    assert obs["rgb_history_pose"].shape == (2, 3, 9)
+    assert obs["rgb_history_pose"][0, :2].flatten().tolist() == list(range(18))
+    assert obs["rgb_history_pose"][0, 2].abs().sum() == 0  # padding
+    assert "rgb_history_pose" not in collate([_sample(2)])
+    with pytest.raises(ValueError, match="with and without camera poses"):
+        collate([a, _sample(2)])
+
+
+def _habitat_pose(theta: float, position=(1.0, 0.5, 2.0)) -> np.ndarray:
+    """Habitat camera-to-world pose turned by `theta` about +Y (up): positive = left."""
+    c, s = np.cos(theta), np.sin(theta)
+    pose = np.eye(4)
+    pose[:3, :3] = [[c, 0, s], [0, 1, 0], [-s, 0, c]]
+    pose[:3, 3] = position
+    return pose
+
+
+def _frame_geometry(steps: list[int], yaws: list[float], size=(64, 48)) -> dict:
+    """A frame_geometry observation (what FrameGeometrySensor writes) of cameras at one place
+    turned by `yaws` (the first is the episode's reference); -1 steps are empty slots."""
+    from habitat_fih.geometry.camera import habitat_pose_to_opencv_extrinsic, intrinsics_from_hfov
+
+    poses = np.stack([_habitat_pose(t) for t in yaws])
+    pad = len(steps) - len(yaws)
+    return {
+        "frame_indices": np.array(steps),
+        "extrinsics": np.concatenate(
+            [habitat_pose_to_opencv_extrinsic(poses, poses[0]), np.zeros((pad, 3, 4))]
+        ).astype(np.float32),
+        "intrinsics": np.stack(
+            [intrinsics_from_hfov(90.0, *size)] * len(yaws) + [np.zeros((3, 3))] * pad
+        ),
+        "valid": np.array([1] * len(yaws) + [0] * pad, np.uint8),
+    }
+
+
+def test_frame_geometry_poses_feed_a_correct_frustum_prior() -> None:
+    """The frame_geometry sensor's cameras (habitat poses -> OpenCV extrinsics relative to the
+    first pose) become pose encodings whose frustum prior is the closed form: the agent turned
+    LEFT by 30 degrees since the keyframe, so the keyframe covers the RIGHT part of the view
+    (ray (x, y, 1) -> (x cos t - sin t, y, x sin t + cos t), t = 30 deg, inside iff |x'| <= z'
+    and |y| <= z')."""
+    from habitat_fih.models.geometry_prior import frustum_prior
+    from habitat_fih.trainers.collector import frame_geometry_poses
+
+    geometry = _frame_geometry([0, 3, -1], [0.7, 0.7 + np.radians(30)], (64, 48))
+    enc = frame_geometry_poses(geometry, [0, 3])
+    assert enc.shape == (2, 9)
+    np.testing.assert_allclose(enc[0, :7], [0, 0, 0, 0, 0, 0, 1], atol=1e-6)  # the reference
+    np.testing.assert_allclose(enc[:, 8], np.pi / 2, atol=1e-6)  # horizontal FoV 90 deg
+    np.testing.assert_allclose(enc[:, 7], 2 * np.arctan(24 / 32), atol=1e-6)  # vertical
+    with pytest.raises(ValueError, match=r"no camera for steps \[5\]"):
+        frame_geometry_poses(geometry, [0, 5])
+
+    h, w = 12, 16
+    enc_t = torch.from_numpy(enc)
+    got = frustum_prior(enc_t[None, :1], enc_t[1][None], (h, w), [0.0], supersample=1)[0, 0, 0]
+    x, y = np.meshgrid((np.arange(w) + 0.5) / w * 2 - 1, (np.arange(h) + 0.5) / h * 2 - 1)
+    t = np.radians(30)
+    xk, zk = x * np.cos(t) - np.sin(t), x * np.sin(t) + np.cos(t)
+    tan_v = 24 / 32  # both views share the 4:3 intrinsics
+    expected = (zk > 0) & (np.abs(xk) <= zk) & (np.abs(y * tan_v) <= tan_v * zk)
+    assert np.array_equal(got.numpy(), expected.astype(np.float32))
+    assert got[:, -1].all() and not got[:, 0].any()  # right edge covered, left edge not
+
+
+def test_input_prior_without_the_camera_sensor_is_one_clear_error(kit, tmp_path) -> None:
+    from habitat_fih.trainers.fih_trainer import FIHTrainer
+
+    cfg = kit.tiny_config(
+        tmp_path,
+        "habitat_baselines.fih.model.overrides.geometry_prior=input",
+        "~habitat.task.lab_sensors.frame_geometry",
+    )
+    with pytest.raises(ValueError, match="needs the 'frame_geometry' lab sensor"):
+        FIHTrainer(cfg)
+
+
+def test_frustum_baseline_scores_closed_forms_on_the_same_pairs() -> None:
+    """Frame 3 was seen from the current camera (prior all ones: the map is uniform, KL on a
+    top-row target of m = 4 of 16 cells = log 4, IoU = 4 / 16); frame 0 looked backwards
+    (prior all zeros: the map is the floor f everywhere, KL on a left-half target = log 2,
+    IoU = 8 f / (8 + 8 f))."""
+    from habitat_fih.trainers.collector import make_action
+    from habitat_fih.trainers.evaluation import FrustumBaseline, PairedHeatmapScores
+
+    cov = np.zeros((4, 4, 4), np.float32)
+    cov[0, :, :2] = 1.0
+    cov[1, :1, :] = 1.0
+    view = _memory_view(cov, [1, 1, 0, 0], "ep")
+    view.observations["frame_geometry"] = _frame_geometry([0, 3, 5], [np.pi, 0.0, 0.0])
+    floor = 0.25
+    scorer = PairedHeatmapScores({"frustum": FrustumBaseline([1.0, 0.0], floor)})
+    scorer(view, make_action(1, {"maps": cov[:2].copy(), "frame_indices": np.array([0, 3])}))
+    m = scorer.episode_metrics("ep")["frustum"]
+    assert m["kl"] == pytest.approx((np.log(2) + np.log(4)) / 2, rel=1e-5)
+    assert m["iou"] == pytest.approx((8 * floor / (8 + 8 * floor) + 4 / 16) / 2, rel=1e-5)
+    with pytest.raises(ValueError, match="floor"):
+        FrustumBaseline([0.0], 1.5)
+    del view.observations["frame_geometry"]
+    with pytest.raises(ValueError, match="frame_geometry"):
+        PairedHeatmapScores({"frustum": FrustumBaseline([0.0], floor)})(
+            view, make_action(1, {"maps": cov[:2].copy(), "frame_indices": np.array([0, 3])})
+        )

@@ -11,7 +11,11 @@ saw?". It is cross-frame by construction:
    direct "is this pixel seen in the keyframe" cue);
 3. ``[current, attended, max-correlation]`` is fused per token, laid out on the current view's
    ``(gh, gw)`` token grid (row-major) and decoded by a small conv / bilinear-upsampling
-   decoder (GroupNorm, so each map is normalised on its own) to ``out_size`` logits.
+   decoder (GroupNorm, so each map is normalised on its own) to ``out_size`` logits;
+4. optionally (``prior_channels > 0``) per-keyframe geometric prior maps at ``out_size``
+   (`habitat_fih.models.geometry_prior.frustum_prior`) are concatenated to the decoder's last
+   features and mixed by one more conv block before the logits, plus a direct 1x1 path from
+   the prior to the logits.
 
 Keyframes never interact: map ``k`` depends only on keyframe ``k``'s states, its frame index
 and the current view's states.
@@ -44,6 +48,8 @@ class HeatmapHeadConfig:
         use_frame_index_embedding: add a sinusoidal embedding of the keyframe's original frame
             index to its tokens.
         dropout: dropout on the attention weights (0 = off).
+        prior_channels: number of per-keyframe prior maps the forward pass takes
+            (0 = none; set by `FIHModelConfig.geometry_prior`).
     """
 
     input_dim: int
@@ -54,6 +60,7 @@ class HeatmapHeadConfig:
     out_size: tuple[int, int] = (64, 64)
     use_frame_index_embedding: bool = True
     dropout: float = 0.0
+    prior_channels: int = 0
 
     def __post_init__(self) -> None:
         for name in ("input_dim", "hidden_dim", "num_heads", "fuse_channels"):
@@ -77,6 +84,10 @@ class HeatmapHeadConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"HeatmapHeadConfig.dropout must be in [0, 1), got {self.dropout}")
+        if not isinstance(self.prior_channels, int) or self.prior_channels < 0:
+            raise ValueError(
+                f"HeatmapHeadConfig.prior_channels must be an int >= 0, got {self.prior_channels!r}"
+            )
 
 
 @dataclass
@@ -170,6 +181,11 @@ class FrameIndexedHeatmapHead(nn.Module):
             stages.append(_ConvBlock(prev, ch))
             prev = ch
         self.stages = nn.ModuleList(stages)
+        p = config.prior_channels
+        self.prior_block = _ConvBlock(prev + p, prev) if p > 0 else None
+        # a direct linear path from the prior to the logits (not through GroupNorm, so a
+        # map's absolute prior level reaches its logits)
+        self.prior_skip = nn.Conv2d(p, 1, 1) if p > 0 else None
         self.to_logits = nn.Conv2d(prev, 1, 1)
 
     def _validate(
@@ -179,6 +195,7 @@ class FrameIndexedHeatmapHead(nn.Module):
         grid: tuple[int, int],
         frame_indices: Tensor,
         key_token_mask: Tensor | None,
+        prior: Tensor | None,
     ) -> None:
         d = self.config.input_dim
         if key_states.dim() != 4 or key_states.shape[-1] != d:
@@ -219,6 +236,13 @@ class FrameIndexedHeatmapHead(nn.Module):
                 f"key_token_mask must be [B={b}, K={k}, Tk={tk}], "
                 f"got shape {tuple(key_token_mask.shape)}"
             )
+        p = self.config.prior_channels
+        expected = (b, k, p, *self.config.out_size)
+        if p == 0 and prior is not None:
+            raise ValueError("this head has prior_channels=0 but a prior was given")
+        if p > 0 and (prior is None or tuple(prior.shape) != expected):
+            got = None if prior is None else tuple(prior.shape)
+            raise ValueError(f"prior must be [B, K, P, h, w] = {expected}, got {got}")
 
     def forward(
         self,
@@ -227,6 +251,7 @@ class FrameIndexedHeatmapHead(nn.Module):
         grid: tuple[int, int],
         frame_indices: Tensor,
         key_token_mask: Tensor | None = None,
+        prior: Tensor | None = None,
     ) -> HeatmapOutput:
         """Decode one current-view heatmap per keyframe.
 
@@ -236,12 +261,14 @@ class FrameIndexedHeatmapHead(nn.Module):
             grid: ``(gh, gw)`` current-view token grid, ``Tc = gh * gw``.
             frame_indices: ``[B, K]`` integer original frame indices, ``-1`` for padding.
             key_token_mask: optional ``[B, K, Tk]`` bool, False for padded keyframe tokens.
+            prior: ``[B, K, prior_channels, h, w]`` prior maps; required iff
+                ``config.prior_channels > 0``.
 
         Returns:
             :class:`HeatmapOutput` with ``logits [B, K, h, w]`` (``(h, w) = config.out_size``)
             and ``frame_indices [B, K]``.
         """
-        self._validate(key_states, cur_states, grid, frame_indices, key_token_mask)
+        self._validate(key_states, cur_states, grid, frame_indices, key_token_mask, prior)
         b, k, tk, _ = key_states.shape
         gh, gw = int(grid[0]), int(grid[1])
         tc = gh * gw
@@ -290,7 +317,15 @@ class FrameIndexedHeatmapHead(nn.Module):
             x = stage(x)
         if tuple(x.shape[-2:]) != (out_h, out_w):
             x = F.interpolate(x, size=(out_h, out_w), mode="bilinear", align_corners=False)
-        logits = self.to_logits(x).view(b, k, out_h, out_w)  # [B, K, h, w]
+        if self.prior_block is not None:
+            assert prior is not None
+            extra = prior.reshape(b * k, -1, out_h, out_w).to(x.dtype)
+            x = self.prior_block(torch.cat([x, extra], dim=1))
+            assert self.prior_skip is not None
+            x_logits = self.to_logits(x) + self.prior_skip(extra)
+        else:
+            x_logits = self.to_logits(x)
+        logits = x_logits.view(b, k, out_h, out_w)  # [B, K, h, w]
         return HeatmapOutput(logits=logits, frame_indices=frame_indices)
 
     def as_frame_dicts(self, output: HeatmapOutput) -> list[dict[int, Tensor]]:

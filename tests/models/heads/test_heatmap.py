@@ -162,3 +162,26 @@ def test_config_validation(kwargs: dict, match: str) -> None:
     cfg.update(kwargs)
     with pytest.raises(ValueError, match=match):
         HeatmapHeadConfig(**cfg)
+
+
+def test_prior_channels_are_required_checked_and_used_per_keyframe() -> None:
+    head = tiny_head(prior_channels=2, out_size=(8, 8)).eval()
+    keys, cur, grid, idx = inputs()
+    prior = torch.rand(2, 3, 2, 8, 8, generator=torch.Generator().manual_seed(3))
+    with pytest.raises(ValueError, match=r"prior must be \[B, K, P, h, w\]"):
+        head(keys, cur, grid, idx)
+    with pytest.raises(ValueError, match=r"prior must be \[B, K, P, h, w\]"):
+        head(keys, cur, grid, idx, prior=prior[:, :, :1])
+    with pytest.raises(ValueError, match="prior_channels=0"):
+        tiny_head(out_size=(8, 8))(keys, cur, grid, idx, prior=prior)
+    with torch.no_grad():
+        base = head(keys, cur, grid, idx, prior=prior).logits
+        changed = prior.clone()
+        changed[1, 2] = 1.0 - changed[1, 2]
+        out = head(keys, cur, grid, idx, prior=changed).logits
+    diff = (out - base).abs().amax((-2, -1))  # [B, K]
+    assert diff[1, 2] > 1e-4
+    diff[1, 2] = 0
+    assert float(diff.max()) == 0.0
+    with pytest.raises(ValueError, match="prior_channels"):
+        HeatmapHeadConfig(input_dim=D, prior_channels=-1)
