@@ -54,6 +54,7 @@ from habitat_fih.tasks.fih_task import PREDICTION_KEY
 from habitat_fih.trainers.baselines import BaselineAgent, baseline_maps
 from habitat_fih.trainers.buffer import ReplayBuffer, Sample, collate
 from habitat_fih.trainers.checkpoint import (
+    IncompatibleCheckpointError,
     atomic_save,
     atomic_write_json,
     checkpoint_index,
@@ -393,6 +394,7 @@ class FIHTrainer(BaseTrainer):
         path = self._rank_resume_path()  # one resume file per rank
         payload = {
             "model": model_state(learner.policy.model, self.model_config),
+            "model_config": self.model_config.to_dict(),  # resume checks it matches
             "optimizer": learner.optimizer.state_dict(),
             "scheduler": learner.scheduler.state_dict(),
             "learner_updates": learner.updates,
@@ -410,7 +412,14 @@ class FIHTrainer(BaseTrainer):
         if not os.path.isfile(path):
             return None
         payload = torch.load(path, map_location="cpu", weights_only=False)
-        load_model_weights(learner.policy.model, payload, self.model_config, path)
+        try:
+            load_model_weights(learner.policy.model, payload, self.model_config, path)
+        except IncompatibleCheckpointError as err:
+            raise IncompatibleCheckpointError(
+                f"{err}. This run resumes from {os.path.dirname(path)!r}, which holds a run of "
+                "a different model: set another habitat_baselines.checkpoint_folder or delete "
+                "that folder to start afresh"
+            ) from None
         learner.optimizer.load_state_dict(payload["optimizer"])
         learner.scheduler.load_state_dict(payload["scheduler"])
         learner.updates = payload["learner_updates"]
