@@ -51,9 +51,16 @@ __all__ = [
 SKIP_METRICS = ("top_down_map",)
 
 
-def save_heatmap_png(path: str, view: StepView, prediction: dict[str, Any], tile: int = 96) -> None:
+def save_heatmap_png(
+    path: str,
+    view: StepView,
+    prediction: dict[str, Any],
+    tile: int = 96,
+    frustum: FrustumBaseline | None = None,
+) -> None:
     """One PNG per step: a row per predicted keyframe (at most 6) with that keyframe's frame,
-    the predicted map and the target map, both overlaid on the current view."""
+    the predicted map and the target map, both overlaid on the current view, and, with
+    `frustum`, the frustum map of the same keyframe."""
     import cv2
 
     maps = np.asarray(prediction["maps"])
@@ -78,7 +85,11 @@ def save_heatmap_png(path: str, view: StepView, prediction: dict[str, Any], tile
             cv2.resize(view.frames[i], (tile, tile)) if i is not None else np.zeros_like(current)
         )
         target = targets[i] if i is not None and valid[i] else np.zeros_like(m)
-        rows.append(np.concatenate([frame, overlay(m), overlay(target)], axis=1))
+        tiles = [frame, overlay(m), overlay(target)]
+        if frustum is not None:
+            prior = frustum(view, i, tuple(m.shape)) if i is not None else np.zeros_like(m)
+            tiles.append(overlay(prior))
+        rows.append(np.concatenate(tiles, axis=1))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     cv2.imwrite(path, np.concatenate(rows, axis=0)[..., ::-1])
 

@@ -310,7 +310,7 @@ class FIHTrainer(BaseTrainer):
         self.model_config = build_model_config(self.fcfg.model)
         self.heatmap_size = tuple(self.model_config.heatmap.out_size)
         sensors = config.habitat.task.get("lab_sensors", {}) or {}
-        if self.model_config.geometry_prior == "input" and GEOMETRY_UUID not in sensors:
+        if self.model_config.geometry_prior == "input" and not self._has_camera_sensor():
             raise ValueError(
                 "habitat_baselines.fih.model.overrides.geometry_prior='input' needs the "
                 f"{GEOMETRY_UUID!r} lab sensor (camera poses) in habitat.task.lab_sensors, which "
@@ -319,6 +319,10 @@ class FIHTrainer(BaseTrainer):
         self.writer: Any = None
 
     # ------------------------------------------------------------------ set-up
+    def _has_camera_sensor(self) -> bool:
+        """Whether the task has the frame_geometry sensor (camera poses of every frame)."""
+        return GEOMETRY_UUID in (self.config.habitat.task.get("lab_sensors", {}) or {})
+
     def _device(self) -> torch.device:
         choice = self.fcfg.device
         if choice == "auto":
@@ -791,17 +795,23 @@ class FIHTrainer(BaseTrainer):
             envs.close()
 
     def _png_hook(self, tag: str, split: str) -> Any:
-        """on_step hook saving predicted vs target heatmaps of ``eval.png_episodes``."""
+        """on_step hook saving predicted vs target heatmaps (and, with camera poses, the
+        frustum prior) of ``eval.png_episodes``."""
         chosen = {str(e) for e in self.fcfg.eval.png_episodes}
         if not chosen:
             return None
         root = os.path.join(self.fcfg.eval.results_dir, f"heatmaps_{tag}_{split}")
+        frustum = (
+            FrustumBaseline(self.model_config.prior_inverse_depths, 0.0)
+            if self._has_camera_sensor()
+            else None
+        )
 
         def hook(view: StepView, action: dict[str, Any]) -> None:
             prediction = action["action_args"].get(PREDICTION_KEY)
             if view.episode_id in chosen and prediction is not None:
                 name = f"{view.episode_id}/step_{view.step:04d}.png"
-                save_heatmap_png(os.path.join(root, name), view, prediction)
+                save_heatmap_png(os.path.join(root, name), view, prediction, frustum=frustum)
 
         return hook
 
@@ -819,7 +829,7 @@ class FIHTrainer(BaseTrainer):
                 )
                 for kind in ("uniform", "center")
             }
-            if GEOMETRY_UUID in (self.config.habitat.task.get("lab_sensors", {}) or {}):
+            if self._has_camera_sensor():
                 baselines["frustum"] = FrustumBaseline(
                     self.model_config.prior_inverse_depths, float(ec.frustum_floor)
                 )

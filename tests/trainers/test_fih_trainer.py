@@ -136,6 +136,10 @@ def test_baseline_agent_writes_same_format(tmp_path: Path, kit) -> None:
     assert 0.0 <= stats["frame_heatmap_quality.iou"] <= 1.0
     pngs = list((tmp_path / "eval" / "heatmaps_center_val_seen").glob("*/*.png"))
     assert len(pngs) >= 10  # 2 episodes, one per step with memory (10-step cap)
+    import cv2
+
+    # keyframe | predicted | target | frustum prior (the task has the frame_geometry sensor)
+    assert cv2.imread(str(pngs[0])).shape[1] == 4 * 96
 
 
 def test_expert_only_collection_reproduces_expert(tmp_path: Path, kit) -> None:
