@@ -236,13 +236,17 @@ class StepView:
     frames: np.ndarray  # [S, H, W, 3] uint8, current last
     indices: np.ndarray  # [S] int64
 
+    _poses: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
     def camera_poses(self) -> np.ndarray | None:
-        """VGGT pose encodings [S, 9] of the view's frames (`frame_geometry_poses`), or None
-        when the task has no ``frame_geometry`` sensor."""
+        """VGGT pose encodings [S, 9] of the view's frames (`frame_geometry_poses`, computed
+        once per view), or None when the task has no ``frame_geometry`` sensor."""
         geometry = self.observations.get(GEOMETRY_UUID)
         if geometry is None:
             return None
-        return frame_geometry_poses(geometry, self.indices)
+        if self._poses is None:
+            self._poses = frame_geometry_poses(geometry, self.indices)
+        return self._poses
 
     def targets(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Covisibility targets [S, *size] and validity [S] of the view's frames."""

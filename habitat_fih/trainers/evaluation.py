@@ -12,9 +12,10 @@ task with each action. `evaluate` rolls out every episode and `write_stats` writ
 - ``episodes_{tag}_{split}.json``: the flattened metrics of each episode.
 
 `PairedHeatmapScores` (``fih.eval.paired_baselines``) scores the policy's maps and the uniform
-and centre-prior baseline maps on exactly the same (step, keyframe) pairs — the keyframes the
-policy chose — and adds them to each episode as ``paired_heatmap.{model,uniform,center}.{kl,
-iou,peak_error}`` (plus ``paired_heatmap.scored``): a like-for-like answer to "did the model
+and centre-prior baseline maps (and, with camera poses, the non-learned `FrustumBaseline`) on
+exactly the same (step, keyframe) pairs — the keyframes the policy chose — and adds them to each
+episode as ``paired_heatmap.{model,uniform,center[,frustum]}.{kl,iou,peak_error}`` (plus
+``paired_heatmap.scored``): a like-for-like answer to "did the model
 learn anything?" that the stand-alone baseline agents (scored on every past frame) cannot give.
 """
 
@@ -171,6 +172,21 @@ class PairBaseline(Protocol):
     def __call__(self, view: StepView, slot: int, size: tuple[int, int]) -> np.ndarray: ...
 
 
+class _FixedMap:
+    """A `PairBaseline` that is the same [h, w] map for every pair."""
+
+    def __init__(self, name: str, heatmap: np.ndarray) -> None:
+        self.name = name
+        self.map = np.asarray(heatmap)
+
+    def __call__(self, view: StepView, slot: int, size: tuple[int, int]) -> np.ndarray:
+        if self.map.shape != tuple(size):
+            raise ValueError(
+                f"baseline {self.name!r} map is {self.map.shape}, predictions are {tuple(size)}"
+            )
+        return self.map
+
+
 class FrustumBaseline:
     """The non-learned geometric map of a pair: ``floor + (1 - floor) * mean_d frustum_d``,
     the frustum prior (`habitat_fih.models.geometry_prior.frustum_prior`, the cameras of the
@@ -186,7 +202,7 @@ class FrustumBaseline:
         self._cache: tuple[tuple[Any, ...], np.ndarray] | None = None
 
     def __call__(self, view: StepView, slot: int, size: tuple[int, int]) -> np.ndarray:
-        key = (view.env_index, view.episode_id, view.step, tuple(view.indices.tolist()), size)
+        key = (view.env_index, view.episode_id, view.step, size)
         if self._cache is None or self._cache[0] != key:
             poses = view.camera_poses()
             if poses is None:
@@ -217,12 +233,12 @@ class PairedHeatmapScores:
         eps: the measure's prediction smoothing.
     """
 
-    def __init__(
-        self, baselines: dict[str, np.ndarray | PairBaseline], eps: float = 1e-8
-    ) -> None:
+    def __init__(self, baselines: dict[str, np.ndarray | PairBaseline], eps: float = 1e-8) -> None:
         if "model" in baselines:
             raise ValueError("baseline name 'model' is reserved for the agent's own maps")
-        self.baselines = baselines
+        self.baselines: dict[str, PairBaseline] = {
+            name: m if callable(m) else _FixedMap(name, m) for name, m in baselines.items()
+        }
         self.eps = eps
         self._sums: dict[str, dict[str, np.ndarray]] = {}
         self._counts: dict[str, int] = {}
@@ -233,9 +249,6 @@ class PairedHeatmapScores:
             return
         maps = np.asarray(prediction["maps"], dtype=np.float32)
         size = tuple(maps.shape[1:])
-        for name, m in self.baselines.items():
-            if isinstance(m, np.ndarray) and m.shape != size:
-                raise ValueError(f"baseline {name!r} map is {m.shape}, predictions are {size}")
         targets, valid = view.targets(size)  # type: ignore[arg-type]
         slot_of = {int(s): i for i, s in enumerate(view.indices)}
         sums = self._sums.setdefault(
@@ -248,9 +261,8 @@ class PairedHeatmapScores:
             if i is None or not valid[i] or targets[i].sum() <= 0:
                 continue
             sums["model"] += heatmap_scores(targets[i], pred, self.eps)
-            for name, m in self.baselines.items():
-                bmap = m if isinstance(m, np.ndarray) else m(view, i, size)  # type: ignore[arg-type]
-                sums[name] += heatmap_scores(targets[i], bmap, self.eps)
+            for name, baseline in self.baselines.items():
+                sums[name] += heatmap_scores(targets[i], baseline(view, i, size), self.eps)
             self._counts[view.episode_id] = self._counts.get(view.episode_id, 0) + 1
 
     def episode_metrics(self, episode_id: str) -> dict[str, Any]:

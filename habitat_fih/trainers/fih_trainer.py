@@ -309,19 +309,21 @@ class FIHTrainer(BaseTrainer):
         self.device = self._device()
         self.model_config = build_model_config(self.fcfg.model)
         self.heatmap_size = tuple(self.model_config.heatmap.out_size)
-        sensors = config.habitat.task.get("lab_sensors", {}) or {}
         if self.model_config.geometry_prior == "input" and not self._has_camera_sensor():
             raise ValueError(
                 "habitat_baselines.fih.model.overrides.geometry_prior='input' needs the "
                 f"{GEOMETRY_UUID!r} lab sensor (camera poses) in habitat.task.lab_sensors, which "
-                f"has {sorted(sensors)}"
+                f"has {sorted(self._lab_sensors())}"
             )
         self.writer: Any = None
 
     # ------------------------------------------------------------------ set-up
+    def _lab_sensors(self) -> Any:
+        return self.config.habitat.task.get("lab_sensors", {}) or {}
+
     def _has_camera_sensor(self) -> bool:
         """Whether the task has the frame_geometry sensor (camera poses of every frame)."""
-        return GEOMETRY_UUID in (self.config.habitat.task.get("lab_sensors", {}) or {})
+        return GEOMETRY_UUID in self._lab_sensors()
 
     def _device(self) -> torch.device:
         choice = self.fcfg.device
