@@ -69,6 +69,8 @@ class DAggerConfig:
     Attributes:
         iterations: DAgger iterations (collection + training each).
         p: base of beta = p**iteration (iteration 0 is pure expert); p = 1 is expert-only.
+            A stage that does not train the action head (pretrain, finetune with
+            ``action_weight: 0``) always collects with the expert (beta = 1).
         episodes_per_iteration: episodes collected per iteration on each rank.
         updates_per_iteration: optimiser updates after each collection.
     """
@@ -179,7 +181,8 @@ class FIHTrainerConfig:
         stop_after_updates: stop (as if killed) after this many updates of this process
             (-1 = never); the run continues with the same command (resume).
         keep_checkpoints: ckpt.*.pth files kept (oldest removed; -1 keeps all).
-        save_buffer: store the replay buffer next to the resume state (exact resume).
+        save_buffer: store the replay buffer next to the resume state (exact resume; without
+            it a resumed run collects the current iteration again and loses earlier samples).
         dist_backend: ``auto`` (nccl on GPU, gloo on CPU), ``gloo`` or ``nccl``.
         find_unused_parameters: DDP option (the design sets it True).
         schedule: stages run one after another by one command, each a mapping of overrides of

@@ -9,8 +9,11 @@
   - ``kl``: KL(target || prediction) of the maps normalised to distributions (prediction
     smoothed by ``eps``);
   - ``iou``: soft IoU ``sum(min(t, p)) / sum(max(t, p))`` of the raw maps in [0, 1];
-  - ``peak_error``: distance between the arg-max cells of target and prediction, divided by the
-    map diagonal (0 = same cell, 1 = opposite corners);
+  - ``peak_error``: distance from the prediction's peak to the target's, divided by the map
+    diagonal (0 = on a target peak, 1 = opposite corners). Maps often have flat tops (a
+    covisibility target is 1 over a whole region; a constant map is all peak), so it is the
+    mean, over the prediction's maximal cells, of the distance to the nearest maximal cell of
+    the target — no tie is broken by cell order;
   - ``scored``: number of (step, frame) pairs scored; ``missing_steps``: steps without a
     prediction (allowed: the episode goes on). Averages are NaN while nothing was scored.
 - :class:`MemoryCoverage` (``memory_coverage``): mean over steps with a non-empty memory of the
@@ -23,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.ndimage as ndi
 from habitat.core.embodied_task import Measure
 from habitat.core.registry import registry
 
@@ -31,7 +35,12 @@ from habitat_fih.geometry import area_average
 __all__ = ["FrameHeatmapQuality", "MemoryCoverage", "heatmap_scores"]
 
 
-def heatmap_scores(target: np.ndarray, prediction: np.ndarray, eps: float = 1e-8) -> tuple[float, float, float]:
+PEAK_TOLERANCE = 1e-6  # cells within this of a map's maximum are its peak
+
+
+def heatmap_scores(
+    target: np.ndarray, prediction: np.ndarray, eps: float = 1e-8
+) -> tuple[float, float, float]:
     """(KL(t||p), soft IoU, normalised peak distance) of one target / prediction pair [h, w]."""
     t = np.asarray(target, dtype=np.float64)
     p = np.clip(np.asarray(prediction, dtype=np.float64), 0.0, 1.0)
@@ -42,9 +51,12 @@ def heatmap_scores(target: np.ndarray, prediction: np.ndarray, eps: float = 1e-8
     union = np.maximum(t, p).sum()
     iou = float(np.minimum(t, p).sum() / union) if union > 0 else 1.0
     h, w = t.shape
-    ti, tj = np.unravel_index(int(np.argmax(t)), t.shape)
-    pi, pj = np.unravel_index(int(np.argmax(p)), p.shape)
-    peak = float(np.hypot(ti - pi, tj - pj) / np.hypot(h - 1, w - 1)) if (h, w) != (1, 1) else 0.0
+    if (h, w) == (1, 1):
+        return kl, iou, 0.0
+    target_peak = t >= t.max() - PEAK_TOLERANCE
+    to_target_peak = ndi.distance_transform_edt(~target_peak)  # cell -> nearest target peak
+    pred_peak = p >= p.max() - PEAK_TOLERANCE
+    peak = float(to_target_peak[pred_peak].mean() / np.hypot(h - 1, w - 1))
     return kl, iou, peak
 
 

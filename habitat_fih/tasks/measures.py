@@ -134,7 +134,12 @@ class OracleSuccess(Measure):
 
 @registry.register_measure
 class OracleSPL(Measure):
-    """Largest ``spl`` seen so far in the episode (depends on SPL)."""
+    """Largest ``spl`` seen so far in the episode (depends on SPL) — VLN-CE's OracleSPL.
+
+    Kept as VLN-CE defines it so numbers compare with published ones. Note what it measures:
+    habitat's SPL is 0 until the agent calls STOP, which ends a VLN episode, so for VLN episodes
+    it equals the final SPL (not "SPL had the agent stopped at its best point").
+    """
 
     cls_uuid: str = "oracle_spl"
 

@@ -6,7 +6,8 @@ Navigation baselines (no heatmap prediction, so their heatmap metrics are null /
 - ``forward``: always MOVE_FORWARD (the episode ends at the step cap);
 - ``expert``: the task's shortest-path expert (the upper bound of navigation).
 
-Heatmap baselines predict a map for EVERY memory frame of the view and take the expert's
+Heatmap baselines predict a map for every past frame of the sample's frame history (the memory
+subsampled to ``collection.max_frames - 1`` frames, as the policy's input) and take the expert's
 actions (``eval.baseline_actions=expert``, default: they walk the same path as the teacher-forced
 policy evaluation) or always move forward (``forward``):
 

@@ -6,7 +6,9 @@
   "update", "iteration", "config"}``. Weights loaded from a local checkpoint directory (VGGT with
   ``vggt_dir``, DINOv3 with ``dinov3.pretrained_dir``, Qwen's base weights with
   ``qwen.pretrained_dir``; LoRA adapters are always kept) are left out: they are re-read from
-  those directories.
+  those directories — unless the component is trained in some stage of the model config
+  (``train_vggt``, ``train_dinov3``, ``llm: full``) or its weights came from an earlier fih
+  checkpoint, in which case they are saved like every other weight.
 - The resume state (``.resume_state.pth`` in the checkpoint folder) adds the optimiser,
   scheduler, DAgger iteration, counters, the RNG states (python, numpy, torch, the trainer's
   generators) and optionally the replay buffer.
@@ -58,20 +60,46 @@ def atomic_write_json(obj: Any, path: str, **dump_kwargs: Any) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, **dump_kwargs)))
 
 
-def _external_prefixes(config: FIHModelConfig) -> list[str]:
-    prefixes = []
-    if config.vggt_dir:
-        prefixes.append("vggt.")
-    if config.dinov3.pretrained_dir:
-        prefixes.append("dinov3.")
-    if config.qwen.pretrained_dir:
-        prefixes.append("qwen.vlm.")
-    return prefixes
+_COMPONENT_PREFIXES = {"vggt": "vggt.", "dinov3": "dinov3.", "qwen": "qwen.vlm."}
+_CARRIED_ATTR = "_fih_checkpoint_components"
+
+
+def _trained_somewhere(config: FIHModelConfig, component: str) -> bool:
+    specs = config.stages.values()
+    if component == "vggt":
+        return any(s.train_vggt for s in specs)
+    if component == "dinov3":
+        return any(s.train_dinov3 for s in specs)
+    return any(s.llm == "full" for s in specs)
+
+
+def _external_prefixes(config: FIHModelConfig, model: nn.Module) -> list[str]:
+    """Prefixes of weights re-read from local directories rather than saved.
+
+    A component is external when it is loaded from a local directory, no stage of the config
+    trains it, and its weights in `model` were not loaded from an fih checkpoint that had them.
+    """
+    carried = getattr(model, _CARRIED_ATTR, set())
+    return [
+        _COMPONENT_PREFIXES[name]
+        for name in _loaded_components(config)
+        if not _trained_somewhere(config, name) and name not in carried
+    ]
+
+
+def _loaded_components(config: FIHModelConfig) -> list[str]:
+    """Components whose weights are read from a local directory when the model is built."""
+    loaded = {
+        "vggt": bool(config.vggt_dir),
+        "dinov3": bool(config.dinov3.pretrained_dir),
+        "qwen": bool(config.qwen.pretrained_dir),
+    }
+    return [name for name, flag in loaded.items() if flag]
 
 
 def model_state(model: nn.Module, config: FIHModelConfig) -> dict[str, torch.Tensor]:
     """The model's state dict without weights re-loadable from local checkpoint dirs."""
-    skip = _external_prefixes(config)
+    skip = _external_prefixes(config, model)
     return {
         k: v.detach().cpu().clone()
         for k, v in model.state_dict().items()
@@ -119,7 +147,8 @@ def load_model_weights(
             )
     state = checkpoint["model"]
     own = model.state_dict()
-    skip = _external_prefixes(config)
+    # weights of directory-loaded components are optional: absent, they stay as read from disk
+    skip = [_COMPONENT_PREFIXES[name] for name in _loaded_components(config)]
     expected = {k for k in own if "lora_" in k or not any(k.startswith(p) for p in skip)}
     missing = sorted(expected - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -135,6 +164,13 @@ def load_model_weights(
             f"shape mismatches {shapes[:5]}"
         )
     model.load_state_dict(state, strict=False)
+    # components whose (possibly trained) weights came from this checkpoint are saved again
+    carried = {
+        name
+        for name, prefix in _COMPONENT_PREFIXES.items()
+        if any(k.startswith(prefix) and "lora_" not in k for k in state)
+    }
+    setattr(model, _CARRIED_ATTR, getattr(model, _CARRIED_ATTR, set()) | carried)
 
 
 def checkpoint_index(path: str) -> int:

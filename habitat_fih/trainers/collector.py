@@ -20,7 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,7 @@ __all__ = [
     "build_vector_env",
     "make_fih_env",
     "run_episodes",
+    "sort_episode_ids",
 ]
 
 
@@ -79,6 +80,14 @@ def frame_geometry_poses(geometry: dict[str, Any], steps: Sequence[int]) -> np.n
     return enc.numpy().astype(np.float32)
 
 
+def sort_episode_ids(ids: Iterable[str]) -> list[str]:
+    """Episode ids sorted numerically when all are integers, else as strings."""
+    ids = list(ids)
+    if all(i.isdigit() for i in ids):
+        return sorted(ids, key=int)
+    return sorted(ids)
+
+
 class FIHEnv(habitat.RLEnv):
     """RLEnv whose ``info`` is habitat's metrics; reward 0 (imitation learning)."""
 
@@ -88,7 +97,10 @@ class FIHEnv(habitat.RLEnv):
         self.original_action_space = self.action_space  # read by VectorEnv
 
     def episode_ids(self) -> list[str]:
-        return [str(ep.episode_id) for ep in self._env.episodes]
+        """Every episode id, sorted (numerically when all are integers): habitat's episode
+        iterator shuffles the dataset's list in place with ``habitat.seed``, so its order would
+        make "the first N episodes" depend on the seed (and on the process at seed 0)."""
+        return sort_episode_ids(str(ep.episode_id) for ep in self._env.episodes)
 
     def reset_to(self, episode_id: str) -> dict[str, Any]:
         """Reset into the episode with this id (KeyError naming it when absent)."""
@@ -212,14 +224,16 @@ class FrameHistory:
 
     def slots(self, step: int, memory_indices: np.ndarray) -> list[int]:
         """Step indices of the sample's frames: memory frames (subsampled uniformly to
-        max_frames - 1, first and latest kept) then the current step."""
+        max_frames - 1, first and latest kept; with room for one, the latest) then the current
+        step."""
         past = sorted(int(i) for i in memory_indices if 0 <= i < step and int(i) in self.frames)
         room = self.max_frames - 1
         if len(past) > room:
-            pick = (
-                np.unique(np.round(np.linspace(0, len(past) - 1, room)).astype(int)) if room else []
-            )
-            past = [past[i] for i in pick]
+            if room == 1:
+                pick = [len(past) - 1]
+            else:
+                pick = np.unique(np.round(np.linspace(0, len(past) - 1, room)).astype(int))
+            past = [past[int(i)] for i in pick] if room else []
         return [*past, step]
 
 

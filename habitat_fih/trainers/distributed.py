@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "first_slurm_host", "init_distributed"]
+__all__ = ["DistInfo", "cuda_device", "first_slurm_host", "init_distributed"]
 
 
 def first_slurm_host(nodelist: str) -> str:
@@ -71,16 +71,35 @@ class DistInfo:
         return cls()
 
 
-def init_distributed(info: DistInfo, backend: str = "auto") -> str | None:
-    """Initialise the default process group when world_size > 1; returns the backend used."""
+def cuda_device(info: DistInfo) -> torch.device:
+    """This rank's GPU: ``cuda:local_rank``, or ``cuda:0`` when the process sees one GPU (SLURM
+    with one GPU per task hides the others)."""
+    count = torch.cuda.device_count()
+    if count == 1:
+        return torch.device("cuda", 0)
+    if not 0 <= info.local_rank < count:
+        raise ValueError(
+            f"local rank {info.local_rank} has no GPU: this process sees {count} CUDA device(s)"
+        )
+    return torch.device("cuda", info.local_rank)
+
+
+def init_distributed(
+    info: DistInfo, backend: str = "auto", device: torch.device | None = None
+) -> str | None:
+    """Initialise the default process group when world_size > 1; returns the backend used.
+
+    ``auto`` picks nccl when the trainer's `device` is a GPU, else gloo.
+    """
     if not info.is_distributed:
         return None
     if dist.is_initialized():
         return dist.get_backend()
     if backend == "auto":
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        on_gpu = device.type == "cuda" if device is not None else torch.cuda.is_available()
+        backend = "nccl" if on_gpu else "gloo"
     if backend == "nccl":
-        torch.cuda.set_device(info.local_rank)
+        torch.cuda.set_device(device if device is not None else cuda_device(info))
     dist.init_process_group(
         backend=backend,
         init_method=f"tcp://{info.master_addr}:{info.master_port}",

@@ -16,7 +16,8 @@ and centre-prior baseline maps (and, with camera poses, the non-learned `Frustum
 exactly the same (step, keyframe) pairs — the keyframes the policy chose — and adds them to each
 episode as ``paired_heatmap.{model,uniform,center[,frustum]}.{kl,iou,peak_error}`` (plus
 ``paired_heatmap.scored``): a like-for-like answer to "did the model
-learn anything?" that the stand-alone baseline agents (scored on every past frame) cannot give.
+learn anything?" that the stand-alone baseline agents (scored on every past frame of the
+frame history, not only the policy's keyframes) cannot give.
 """
 
 from __future__ import annotations

@@ -5,14 +5,19 @@ under ``habitat_baselines.fih`` (`habitat_fih.config.trainer_configs.FIHTrainerC
 
 Training (`FIHTrainer.train`), per rank: for each DAgger iteration i, collect
 ``dagger.episodes_per_iteration`` episodes on ``num_environments`` envs (expert action with
-probability beta = p**i, else the policy's), every step becoming a sample in the bounded replay
+probability beta = p**i, else the policy's; beta = 1 in a stage that does not train the action
+head), every step becoming a sample in the bounded replay
 buffer; then ``dagger.updates_per_iteration`` AdamW updates (warm-up + cosine, clipping,
 gradient accumulation, bf16 autocast on GPU through the model config) on batches drawn from the
 buffer. The stage (pretrain / finetune / main) sets the model's trainable parts and the loss;
 ``pretrained_checkpoint`` starts it from an earlier stage's weights, and ``fih.schedule`` runs
 several stages in one command, each from the previous one's last checkpoint. Checkpoints
 ``ckpt.{k}.pth`` are written atomically every ``checkpoint_interval`` updates and at the end of
-each iteration, along with the resume state, from which a restarted run continues exactly.
+each iteration, along with the resume state, from which a restarted run continues exactly
+(with ``save_buffer: false`` the buffer is not saved: a resumed run collects the current
+iteration again with its current weights and loses the earlier iterations' samples, so it does
+not match an uninterrupted run). A resume state belongs to one stage: a folder holding another
+stage's run is refused.
 
 Evaluation (`FIHTrainer.eval`): the policy alone on every episode of ``fih.eval.split`` for one
 checkpoint or each in a folder (``eval_ckpt_path_dir``), or a baseline agent
@@ -30,6 +35,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,7 +79,7 @@ from habitat_fih.trainers.collector import (
     env_config,
     run_episodes,
 )
-from habitat_fih.trainers.distributed import DistInfo, init_distributed
+from habitat_fih.trainers.distributed import DistInfo, cuda_device, init_distributed
 from habitat_fih.trainers.evaluation import (
     FrustumBaseline,
     PairedHeatmapScores,
@@ -269,7 +275,19 @@ class Learner:
                 (total / self.accumulation).backward()
             for key, value in terms.items():
                 sums[key] = sums.get(key, 0.0) + float(value) / self.accumulation
+        sums["train/lr"] = self.scheduler.get_last_lr()[0]  # the rate this update uses
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        finite = torch.isfinite(grad_norm.detach()).float()
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        if finite.item() < 1:  # a finite loss can still give inf / nan gradients
+            self.optimizer.zero_grad(set_to_none=True)
+            detail = ", ".join(f"{k}={v:.4g}" for k, v in sums.items())
+            raise NonFiniteLossError(
+                f"non-finite gradient norm {float(grad_norm)} at update {self.updates + 1} "
+                f"(stage {self.stage!r}; loss terms {detail}); the weights were not changed and "
+                "the last good checkpoint is kept"
+            )
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -288,6 +306,7 @@ class RunState:
     update_in_iteration: int = 0
     checkpoints: int = 0
     env_steps: int = 0
+    collect_env_steps: int = 0  # env steps of the current iteration's collection
 
 
 @baseline_registry.register_trainer(name="fih")
@@ -315,9 +334,25 @@ class FIHTrainer(BaseTrainer):
                 f"{GEOMETRY_UUID!r} lab sensor (camera poses) in habitat.task.lab_sensors, which "
                 f"has {sorted(self._lab_sensors())}"
             )
+        self._check_min_overlaps()
         self.writer: Any = None
 
     # ------------------------------------------------------------------ set-up
+    def _check_min_overlaps(self) -> None:
+        """The measure and the paired scores (the sensor's validity flags) must score the same
+        (step, frame) pairs."""
+        sensor = self._lab_sensors().get("frame_heatmaps")
+        measure = self.config.habitat.task.get("measurements", {}).get("frame_heatmap_quality")
+        if sensor is None or measure is None:
+            return
+        a, b = float(sensor.min_overlap), float(measure.min_overlap)
+        if a != b:
+            raise ValueError(
+                f"habitat.task.lab_sensors.frame_heatmaps.min_overlap={a} differs from "
+                f"habitat.task.measurements.frame_heatmap_quality.min_overlap={b}: set both to "
+                "one value so frame_heatmap_quality and paired_heatmap score the same pairs"
+            )
+
     def _lab_sensors(self) -> Any:
         return self.config.habitat.task.get("lab_sensors", {}) or {}
 
@@ -330,7 +365,7 @@ class FIHTrainer(BaseTrainer):
         if choice == "auto":
             choice = "cuda" if torch.cuda.is_available() else "cpu"
         if choice == "cuda":
-            return torch.device("cuda", self.dist.local_rank)
+            return cuda_device(self.dist)
         return torch.device(choice)
 
     def _tokenizer(self) -> Any:
@@ -404,6 +439,7 @@ class FIHTrainer(BaseTrainer):
             "optimizer": learner.optimizer.state_dict(),
             "scheduler": learner.scheduler.state_dict(),
             "learner_updates": learner.updates,
+            "stage": self.fcfg.stage,
             "state": state.__dict__.copy(),
             "rng": rng_state(),
             "generators": {k: g.get_state() for k, g in gens.items()},
@@ -418,6 +454,14 @@ class FIHTrainer(BaseTrainer):
         if not os.path.isfile(path):
             return None
         payload = torch.load(path, map_location="cpu", weights_only=False)
+        saved_stage = payload.get("stage", self.fcfg.stage)
+        if saved_stage != self.fcfg.stage:
+            raise IncompatibleCheckpointError(
+                f"{path}: resume state of stage {saved_stage!r}, but this run trains stage "
+                f"{self.fcfg.stage!r}: set another habitat_baselines.checkpoint_folder (start it "
+                "from that stage with habitat_baselines.fih.pretrained_checkpoint) or delete "
+                "that folder to start afresh"
+            )
         try:
             load_model_weights(learner.policy.model, payload, self.model_config, path)
         except IncompatibleCheckpointError as err:
@@ -436,7 +480,15 @@ class FIHTrainer(BaseTrainer):
         if payload["buffer"] is not None:
             buffer.load_state_dict(payload["buffer"])
         elif state.collected:
-            state.collected = False  # no saved buffer: collect this iteration again
+            # no saved buffer: collect this iteration again (its steps are counted again then)
+            state.collected = False
+            state.env_steps -= state.collect_env_steps
+            state.collect_env_steps = 0
+            logger.warning(
+                "resume without a saved replay buffer (save_buffer: false): iteration %d is "
+                "collected again and earlier iterations' samples are lost",
+                state.iteration,
+            )
         logger.info(
             "resumed from %s at iteration %d, update %d", path, state.iteration, state.update
         )
@@ -461,7 +513,9 @@ class FIHTrainer(BaseTrainer):
     ) -> dict[str, float]:
         fc = self.fcfg
         seed = int(fc.seed)
-        beta = float(fc.dagger.p) ** iteration
+        # DAgger needs a policy that is learning to act: in a stage that does not train the
+        # action head (pretrain; finetune with action_weight 0) the expert drives (beta = 1)
+        beta = float(fc.dagger.p) ** iteration if self.stage_trains_actions() else 1.0
         rng = np.random.default_rng([seed, iteration, self.dist.rank, 1])
         count = int(fc.dagger.episodes_per_iteration)
         chosen = rng.choice(len(episode_ids), size=count, replace=count > len(episode_ids))
@@ -515,6 +569,14 @@ class FIHTrainer(BaseTrainer):
             "collect/success": means.get("success") or 0.0,
             "collect/memory_coverage": means.get("memory_coverage") or 0.0,
         }
+
+    def stage_trains_actions(self) -> bool:
+        """Whether this stage trains the action head with a non-zero action loss."""
+        stage = self.fcfg.stage
+        if stage == "pretrain" or not self.model_config.stages[stage].train_action_head:
+            return False
+        losses = _policy_config(self.fcfg.losses).losses
+        return (losses.main if stage == "main" else losses.finetune).action_weight > 0
 
     def policy_losses_coef(self) -> float:
         losses = _policy_config(self.fcfg.losses).losses
@@ -594,7 +656,7 @@ class FIHTrainer(BaseTrainer):
 
     def _train_stage(self) -> bool:
         fc = self.fcfg
-        init_distributed(self.dist, fc.dist_backend)
+        init_distributed(self.dist, fc.dist_backend, self.device)
         seed = int(fc.seed)
         self._seed_everything(seed)
         policy = self.build_policy(seed)  # same init on every rank
@@ -668,7 +730,8 @@ class FIHTrainer(BaseTrainer):
             if not state.collected:
                 logs = self._collect(envs, policy, buffer, state.iteration, episode_ids)
                 state.collected = True
-                state.env_steps += int(logs["collect/env_steps"])
+                state.collect_env_steps = int(logs["collect/env_steps"])
+                state.env_steps += state.collect_env_steps
                 self._log(logs, state.update)
                 if self.dist.is_main:
                     logger.info("iteration %d collection: %s", state.iteration, logs)
@@ -689,10 +752,11 @@ class FIHTrainer(BaseTrainer):
                 bar.update(1)
                 if state.update % log_every == 0:
                     logs = {k if "/" in k else f"loss/{k}": v for k, v in terms.items()}
-                    logs["train/lr"] = learner.scheduler.get_last_lr()[0]
                     logs["train/update_seconds"] = time.perf_counter() - start
                     self._log(logs, state.update)
-                if ckpt_every > 0 and state.update % ckpt_every == 0:
+                last_of_iteration = state.update_in_iteration == per_iter
+                if ckpt_every > 0 and state.update % ckpt_every == 0 and not last_of_iteration:
+                    # (the end of the iteration writes one anyway)
                     self._checkpoint(policy, learner, buffer, state, gens)
                 if 0 < stop_after <= done_here:
                     self._checkpoint(policy, learner, buffer, state, gens, model_ckpt=False)
@@ -745,7 +809,7 @@ class FIHTrainer(BaseTrainer):
         self, path: str, action_source: str = "policy"
     ) -> tuple[str, Callable[[], PolicyAgent]]:
         """(stats tag, agent factory) of one checkpoint: tag ``ckpt_{i}`` (``_expert_path``
-        when it walks the expert's path); the weights are loaded when the factory is called,
+        when it walks the expert's path, ``_sampled`` when actions are sampled); the weights are loaded when the factory is called,
         so a folder of checkpoints is evaluated one model at a time."""
         ec = self.fcfg.eval
 
@@ -763,7 +827,11 @@ class FIHTrainer(BaseTrainer):
             )
 
         tag = f"ckpt_{checkpoint_index(path)}"
-        return (tag + "_expert_path" if action_source == "expert" else tag), make
+        if action_source == "expert":
+            tag += "_expert_path"
+        elif not ec.deterministic:
+            tag += "_sampled"  # sampled actions: not the argmax run's stats
+        return tag, make
 
     def baseline_agent(self, kind: str) -> BaselineAgent:
         ec = self.fcfg.eval
@@ -810,8 +878,12 @@ class FIHTrainer(BaseTrainer):
         )
 
         def hook(view: StepView, action: dict[str, Any]) -> None:
+            if view.episode_id not in chosen:
+                return
+            if view.step == 0:  # a rerun's episode may be shorter: no stale step images
+                shutil.rmtree(os.path.join(root, view.episode_id), ignore_errors=True)
             prediction = action["action_args"].get(PREDICTION_KEY)
-            if view.episode_id in chosen and prediction is not None:
+            if prediction is not None:
                 name = f"{view.episode_id}/step_{view.step:04d}.png"
                 save_heatmap_png(os.path.join(root, name), view, prediction, frustum=frustum)
 

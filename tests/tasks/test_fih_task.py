@@ -207,7 +207,26 @@ def test_heatmap_scores_closed_form():
     kl, iou, peak = heatmap_scores(t, p, eps=0.0)
     assert kl == pytest.approx(np.log(16))  # t is a point mass, p uniform over 16 cells
     assert iou == pytest.approx(0.5 / (1.0 + 15 * 0.5))
-    assert peak == 0.0  # argmax of a constant map is cell (0, 0)
+    # a constant map is all peak: the mean distance of every cell to the target's peak (0, 0)
+    mean_dist = np.mean([np.hypot(i, j) for i in range(4) for j in range(4)])
+    assert peak == pytest.approx(mean_dist / np.hypot(3, 3))
+
+
+def test_peak_error_handles_flat_topped_maps():
+    """A covisibility target is 1 over a whole region: a prediction whose maximum covers that
+    region scores 0, and a constant map scores the mean distance of all cells to it."""
+    t = np.zeros((16, 16))
+    t[8:] = 1.0  # the bottom half is covisible
+    rng = np.random.default_rng(0)
+    sharp = 0.95 * t + 0.01 * rng.random((16, 16)) * (t == 0)
+    assert heatmap_scores(t, sharp)[2] == 0.0
+    # rows 0..7 lie 8..1 cells from row 8, rows 8..15 lie on the peak
+    expected = 16 * sum(range(1, 9)) / 256 / np.hypot(15, 15)
+    assert heatmap_scores(t, np.full((16, 16), 0.5))[2] == pytest.approx(expected)
+    # a prediction peaking only in the top-left corner: 8 rows from the covisible half
+    corner = np.zeros((16, 16))
+    corner[0, 0] = 1.0
+    assert heatmap_scores(t, corner)[2] == pytest.approx(8 / np.hypot(15, 15))
 
 
 def test_oracle_on_bundled_episodes_succeeds_with_high_ndtw():

@@ -69,6 +69,11 @@ def test_frame_history_mirrors_memory_and_subsamples() -> None:
     assert slots[0] == 0 and slots[-1] == 9 and len(slots) == 4
     assert set(hist.frames) <= {0, 2, 5, 7, 8, 9}
     assert hist.frames[9].shape == (8, 8, 3)
+    # room for one past frame keeps the latest one; none keeps only the current view
+    hist.max_frames = 2
+    assert hist.slots(9, memory) == [8, 9]
+    hist.max_frames = 1
+    assert hist.slots(9, memory) == [9]
 
 
 def test_area_resize_block_mean() -> None:
