@@ -13,7 +13,7 @@ same order). Rows: the trained policy on its own path (the benchmark); the train
 teacher-forced on the expert's path (``action_source=expert``) and, on exactly its keyframes,
 the uniform and centre-prior maps (``paired``: the like-for-like comparison); the untrained
 (random-init) policy on the expert's path; the stand-alone uniform / centre-prior heatmap
-agents (scored on every past frame, expert actions) and the random / forward-only / expert
+agents (scored on every frame of the history, expert actions) and the random / forward-only / expert
 agents. Heatmap columns are means over episodes of ``frame_heatmap_quality`` (KL lower is
 better, IoU higher is better); '-' where an agent predicts no heatmaps.
 """
@@ -25,6 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import habitat_fih  # noqa: F401  (compat first)
@@ -36,6 +37,7 @@ import habitat_fih.trainers  # noqa: F401
 from habitat_fih.config import get_config
 from habitat_fih.trainers.checkpoint import atomic_save, list_checkpoints, model_state
 from habitat_fih.trainers.fih_trainer import FIHTrainer
+from habitat_fih.utils import atomic_write
 
 COLUMNS = [
     ("frame_heatmap_quality.kl", "heatmap KL ↓"),
@@ -47,8 +49,8 @@ COLUMNS = [
     ("distance_to_goal", "dist to goal (m)"),
 ]
 BASELINE_ROWS = (
-    ("uniform heatmap agent (0.5, every past frame), expert actions", "uniform"),
-    ("centre-prior heatmap agent (every past frame), expert actions", "center"),
+    ("uniform heatmap agent (0.5, every history frame), expert actions", "uniform"),
+    ("centre-prior heatmap agent (every history frame), expert actions", "center"),
     ("random agent", "random"),
     ("forward-only agent", "forward"),
     ("expert", "expert"),
@@ -185,23 +187,23 @@ def main(argv: list[str] | None = None) -> None:
 
     fc = trainer.fcfg
     stages = [dict(e) for e in fc.schedule] or [{"stage": fc.stage}]
+    def dagger(entry: dict[str, Any], key: str) -> Any:
+        return entry.get("dagger", {}).get(key, fc.dagger[key])
+
     recipe = ", ".join(
-        f"{e['stage']} ({e.get('dagger', {}).get('iterations', fc.dagger.iterations)} it x "
-        f"{e.get('dagger', {}).get('updates_per_iteration', fc.dagger.updates_per_iteration)} "
-        "updates)"
+        f"{e['stage']} ({dagger(e, 'iterations')} it x {dagger(e, 'updates_per_iteration')} "
+        f"updates, {dagger(e, 'episodes_per_iteration')} train episodes per iteration)"
         for e in stages
     )
     lines = [
-        f"Config {args.config} {' '.join(args.set)}: {recipe}, "
-        f"{fc.dagger.episodes_per_iteration} train episodes per DAgger iteration, lr "
+        f"Config {args.config} {' '.join(args.set)}: {recipe}, DAgger p {fc.dagger.p}, lr "
         f"{fc.optim.lr}; training {train_s / 60:.1f} min on CPU; {args.eval_episodes} "
         f"episodes per split, step cap {fc.collection.max_episode_steps}.",
         "",
         *table(with_paired_rows(rows), splits),
     ]
     text = "\n".join(lines)
-    with open(f"{out}/results.md", "w") as f:
-        f.write(text)
+    atomic_write(f"{out}/results.md", lambda tmp: Path(tmp).write_text(text))
     print(text)
     print(f"total {(time.time() - start) / 60:.1f} min", file=sys.stderr)
 

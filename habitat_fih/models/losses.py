@@ -684,7 +684,7 @@ def compute_stage_loss(
     terms: dict[str, tuple[float, Tensor]] = {}
 
     def add_action(weight: float, coef: float) -> None:
-        if "action_logits" not in preds and weight == 0:
+        if weight == 0 and ("action_logits" not in preds or "actions" not in targets):
             return
         logits_a = _require(preds, "action_logits", "preds", "action")
         actions = _require(targets, "actions", "targets", "action")

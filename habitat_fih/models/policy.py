@@ -20,6 +20,9 @@ Observation keys (names configurable through `FIHPolicyConfig`):
                        view (optional; gathered at the chosen keyframes for the loss).
 ``fih_heatmaps_valid`` bool [B, S] validity of those targets (optional).
 ``expert_action``      int [B] or [B, 1] expert action (optional; action loss term).
+``action_weights``     float [B] per-sample weight of the action loss, e.g. VLN-CE's
+                       inflection weights (optional; without it the action loss is the plain
+                       mean cross-entropy).
 =====================  ====================================================================
 """
 
@@ -63,6 +66,7 @@ class FIHPolicyConfig:
     target_heatmaps_key: str | None = "fih_heatmaps"
     target_valid_key: str | None = "fih_heatmaps_valid"
     expert_action_key: str | None = "expert_action"
+    action_weights_key: str | None = "action_weights"
     losses: LossConfig = field(default_factory=LossConfig)
 
     def __post_init__(self) -> None:
@@ -274,6 +278,9 @@ class FIHPolicy(nn.Module, Policy):
         actions = self._optional(observations, cfg.expert_action_key)
         if actions is not None:
             targets["actions"] = actions.reshape(b).long()
+        weights = self._optional(observations, cfg.action_weights_key)
+        if weights is not None:  # per-sample (inflection) weights of the action loss
+            targets["action_weights"] = weights.reshape(b).float()
         device = output.heatmap_logits.device
         return {key: value.to(device) for key, value in targets.items()}
 

@@ -135,6 +135,14 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     poses = np.zeros((b, s, 9), dtype=np.float32) if all(with_poses) else None
     for i, x in enumerate(samples):
         n = len(x.indices)
+        expected = {"frames": (n, fh, fw, 3), "targets": (n, th, tw), "valid": (n,)}
+        for name, shape in expected.items():
+            got = tuple(getattr(x, name).shape)
+            if got != shape:
+                raise ValueError(
+                    f"sample {i} has {name} of shape {got}, expected {shape} (as sample 0, "
+                    f"with {n} frames)"
+                )
         frames[i, :n] = x.frames
         mask[i, :n] = True
         index[i, :n] = x.indices
@@ -143,7 +151,9 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
         if poses is not None:
             assert x.poses is not None
             if x.poses.shape != (n, 9):
-                raise ValueError(f"sample {i} has poses of shape {x.poses.shape}, expected ({n}, 9)")
+                raise ValueError(
+                    f"sample {i} has poses of shape {x.poses.shape}, expected ({n}, 9)"
+                )
             poses[i, :n] = x.poses
     out: dict[str, Tensor | list[str]] = {
         "rgb_history": torch.from_numpy(frames),

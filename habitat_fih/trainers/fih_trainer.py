@@ -241,8 +241,7 @@ class Learner:
         obs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in obs.items()}
         output = self.model(*self.policy.model_inputs(obs))
         targets = self.policy.gather_targets(obs, output)
-        assert targets is not None
-        targets["action_weights"] = obs["action_weights"]
+        assert targets is not None  # (with the per-sample inflection weights)
         preds = output.loss_inputs()
         if self.stage == "pretrain":
             preds.pop("action_logits")

@@ -328,6 +328,10 @@ def test_finetune_total_closed_form() -> None:
     assert "action" not in terms
     total.backward()
     assert torch.isfinite(logits.grad).all()
+    # action logits without expert actions: the weight-0 action term is skipped, not an error
+    preds = {"heatmap_logits": logits.detach(), "action_logits": torch.zeros(1, 4)}
+    again, terms = compute_stage_loss("finetune", preds, targets)
+    assert "action" not in terms and again.item() == pytest.approx(total.item())
 
 
 def test_finetune_documents_entropy_target_option() -> None:

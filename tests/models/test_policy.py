@@ -92,6 +92,22 @@ def test_instructions_as_strings_and_targets_give_a_loss(policy: FIHPolicy) -> N
     assert targets["valid"].tolist() == output.keyframe_valid.tolist()
 
 
+def test_action_weights_observation_weights_the_action_loss(policy: FIHPolicy) -> None:
+    """With ``action_weights`` the action term is the weighted mean cross-entropy
+    sum(w_i * CE_i) / sum(w_i), computed here from the logits by hand."""
+    obs = observations()
+    h, w = policy.model.config.heatmap.out_size
+    obs["fih_heatmaps"] = torch.rand(B, S, h, w)
+    obs["expert_action"] = torch.tensor([1, 3])
+    obs["action_weights"] = torch.tensor([3.2, 1.0])
+    output, _, terms = policy.evaluate_loss(obs, "main")
+    ce = -torch.log_softmax(output.action_logits.float(), -1)[torch.arange(B), obs["expert_action"]]
+    weights = obs["action_weights"]
+    expected = (weights * ce).sum() / weights.sum()
+    torch.testing.assert_close(terms["action"], expected.detach(), rtol=1e-5, atol=1e-6)
+    assert not torch.isclose(terms["action"], ce.mean().detach())  # the weights do matter
+
+
 def test_bad_observations_raise(policy: FIHPolicy) -> None:
     obs = observations()
     del obs["rgb_history"]

@@ -49,6 +49,13 @@ def test_buffer_is_bounded_fifo() -> None:
         ReplayBuffer(0)
 
 
+def test_collate_refuses_mismatched_shapes_naming_the_sample() -> None:
+    bad = _sample(3)
+    bad.targets = np.zeros((3, 1, 1), np.float16)  # would broadcast silently into [3, 4, 4]
+    with pytest.raises(ValueError, match=r"sample 1 has targets of shape \(3, 1, 1\), expected"):
+        collate([_sample(2), bad])
+
+
 def test_collate_right_pads_current_last() -> None:
     obs = collate([_sample(2), _sample(4)])
     assert obs["rgb_history"].shape == (2, 4, 8, 8, 3)
