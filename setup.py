@@ -46,5 +46,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "ruff>=0.6"],
+        # optional Weights & Biases logging (habitat_baselines.writer_type=wb)
+        "wandb": ["wandb>=0.17"],
     },
 )

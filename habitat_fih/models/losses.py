@@ -6,6 +6,12 @@ nothing (their logits are replaced by zeros through ``torch.where`` before any a
 NaN / inf in padding cannot leak into values or gradients); a fully masked batch gives a zero
 that is still attached to the graph. Each loss returns a scalar.
 
+A keyframe whose target is invalid (the sensor's ``covisibility_valid``: it shares no more than
+``min_overlap`` of the current view) is masked in EVERY map term, the ones that need no target
+included, so its map gets no training signal and adjacent-pair terms skip it. This is a choice:
+the heatmap metrics score only valid pairs too, so loss and metric agree; the cost is that the
+model is not taught to output an empty map for a keyframe it cannot see.
+
 Map activations (the document leaves them open; chosen per term and documented there):
 
 * heatmap MSE, distinctness, smoothness: ``sigmoid`` — per-pixel probabilities in ``[0, 1]``,

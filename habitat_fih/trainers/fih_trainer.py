@@ -306,6 +306,7 @@ class RunState:
     checkpoints: int = 0
     env_steps: int = 0
     collect_env_steps: int = 0  # env steps of the current iteration's collection
+    writer_run_id: str | None = None  # the W&B run a resumed run continues
 
 
 @baseline_registry.register_trainer(name="fih")
@@ -494,6 +495,23 @@ class FIHTrainer(BaseTrainer):
         return state
 
     # ------------------------------------------------------------------ logging
+    def _open_writer(self, state: RunState) -> Any:
+        """habitat-baselines' writer: TensorBoard (``writer_type: tb``) or Weights & Biases
+        (``wb``, settings under ``habitat_baselines.wb``); a resumed run continues its W&B
+        run (the run id is kept in the resume state)."""
+        from habitat_baselines.common import tensorboard_utils as tbu
+
+        if self.hb.writer_type != "wb":
+            return tbu.get_writer(self.config, flush_secs=30)
+        if tbu.wandb is None:
+            raise ValueError(
+                "habitat_baselines.writer_type='wb' needs the wandb package: "
+                "pip install -e '.[wandb]' (or use writer_type=tb)"
+            )
+        writer = tbu.WeightsAndBiasesWriter(self.config, resume_run_id=state.writer_run_id)
+        state.writer_run_id = writer.get_run_id()
+        return writer
+
     def _log(self, values: dict[str, float], step: int) -> None:
         if self.writer is None:
             return
@@ -681,9 +699,7 @@ class FIHTrainer(BaseTrainer):
         if state.update == 0 and not state.collected:
             self._seed_everything(seed + 1000 * self.dist.rank)
         if self.dist.is_main:
-            from habitat_baselines.common.tensorboard_utils import get_writer
-
-            self.writer = get_writer(self.config, flush_secs=30)
+            self.writer = self._open_writer(state)
             logger.info(
                 "fih trainer: stage %s, trainable %s, buffer capacity %d samples, %d updates",
                 fc.stage,
@@ -705,7 +721,8 @@ class FIHTrainer(BaseTrainer):
         finally:
             envs.close()
             if self.writer is not None:
-                self.writer.close()
+                self.writer.__exit__(None, None, None)  # closes TensorBoard, finishes W&B
+                self.writer = None
 
     def _train_loop(
         self,

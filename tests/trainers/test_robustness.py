@@ -175,3 +175,67 @@ def test_cuda_device_follows_the_visible_gpus(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     with pytest.raises(ValueError, match="local rank 3 has no GPU: this process sees 2"):
         cuda_device(DistInfo(rank=3, world_size=4, local_rank=3))
+
+
+class _StubWandb:
+    """Records what habitat-baselines' WeightsAndBiasesWriter asks of the wandb module."""
+
+    def __init__(self) -> None:
+        self.inits: list[dict] = []
+        self.logged: list[tuple[dict, int]] = []
+        self.finished = 0
+
+    def init(self, config: dict, **kwargs: object) -> object:
+        self.inits.append(kwargs)
+        stub = self
+
+        class Run:
+            id = kwargs.get("id", f"run{len(stub.inits)}")
+
+            def finish(self) -> None:
+                stub.finished += 1
+
+        return Run()
+
+    def log(self, values: dict, step: int) -> None:
+        self.logged.append((values, step))
+
+
+def test_wandb_logging_continues_its_run_on_resume(tmp_path, kit, monkeypatch) -> None:
+    from habitat_baselines.common import tensorboard_utils
+
+    from habitat_fih.trainers.fih_trainer import FIHTrainer
+
+    stub = _StubWandb()
+    monkeypatch.setattr(tensorboard_utils, "wandb", stub)
+    args = [
+        "habitat_baselines.writer_type=wb",
+        "habitat_baselines.wb.project_name=fih-test",
+        "habitat_baselines.num_environments=1",
+        "habitat_baselines.fih.dagger.iterations=1",
+    ]
+    stopped = FIHTrainer(
+        kit.tiny_config(tmp_path, *args, "habitat_baselines.fih.stop_after_updates=1")
+    )
+    assert stopped.train() is False
+    assert FIHTrainer(kit.tiny_config(tmp_path, *args)).train() is True
+    assert stub.inits == [
+        {"project": "fih-test"},
+        {"project": "fih-test", "id": "run1", "resume": "must"},  # the same W&B run
+    ]
+    assert stub.finished == 2
+    keys = {k for values, _ in stub.logged for k in values}
+    assert {"loss/total", "train/lr", "collect/steps_per_second"} <= keys
+    steps = [step for values, step in stub.logged if "loss/total" in values]
+    assert steps == [1, 2]  # update 1 before the stop, update 2 after the resume
+
+
+def test_wandb_writer_without_wandb_is_one_clear_error(tmp_path, kit, monkeypatch) -> None:
+    from habitat_baselines.common import tensorboard_utils
+
+    from habitat_fih.trainers.fih_trainer import FIHTrainer, RunState
+
+    monkeypatch.setattr(tensorboard_utils, "wandb", None)
+    trainer = FIHTrainer(kit.tiny_config(tmp_path, "habitat_baselines.writer_type=wb"))
+    with pytest.raises(ValueError, match=r"writer_type='wb' needs the wandb package"):
+        trainer._open_writer(RunState())
