@@ -5,7 +5,7 @@ the complete new one, never a partial write."""
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,12 +14,15 @@ __all__ = ["atomic_write", "atomic_write_bytes"]
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
     """Call ``write(tmp_path)`` to fill a temporary file next to `path`, then move it to `path`
-    (directories are created). On any error the temporary file is removed and the error
+    (directories are created) with the permissions a plain ``open(path, "w")`` would give
+    (0666 minus the umask; so checkpoints stay readable by a group). On any error the temporary file is removed and the error
     re-raised; `path` is untouched. Returns `path`."""
     target = Path(os.path.abspath(path))
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    # a fresh name created like open(path, "w") would (mode 0666 minus the umask; mkstemp
+    # would make it owner-only): O_EXCL guarantees nobody else has it
+    tmp = str(target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp")
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         write(tmp)
         with open(tmp, "rb+") as f:

@@ -29,3 +29,19 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path) -> N
         atomic_write(target, half_then_fail)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_written_files_get_the_mode_a_plain_open_gives(tmp_path: Path) -> None:
+    import os
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")  # 0666 minus the process umask
+    target = tmp_path / "atomic.txt"
+    atomic_write_bytes(target, b"x")
+    assert (target.stat().st_mode & 0o777) == (plain.stat().st_mode & 0o777)
+    old = os.umask(0o002)  # a shared-group umask: group-writable, world-readable
+    try:
+        atomic_write_bytes(target, b"y")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o664
