@@ -1,14 +1,17 @@
 """Distributed set-up of the ``fih`` trainer: torchrun / torch.distributed.launch or SLURM.
 
 `DistInfo.from_env` reads the launcher's variables: torchrun's ``RANK`` / ``WORLD_SIZE`` /
-``LOCAL_RANK`` / ``MASTER_ADDR`` / ``MASTER_PORT``, else SLURM's ``SLURM_PROCID`` /
-``SLURM_NTASKS`` / ``SLURM_LOCALID`` with the master address = the first host of
-``SLURM_NODELIST`` (e.g. ``node[003-005,009]`` -> ``node003``). `init_distributed` starts the
+``LOCAL_RANK`` / ``MASTER_ADDR`` / ``MASTER_PORT``, else, in a task started by ``srun``, SLURM's
+``SLURM_PROCID`` / ``SLURM_STEP_NUM_TASKS`` / ``SLURM_LOCALID`` with the master address = the
+first host of ``SLURM_STEP_NODELIST`` / ``SLURM_NODELIST`` (e.g. ``node[003-005,009]`` ->
+``node003``). The sbatch script itself (``SLURM_NTASKS`` > 1 but no srun step) runs as one
+process with a warning, instead of waiting forever for tasks that were never started. `init_distributed` starts the
 process group (NCCL on GPU, gloo on CPU) when the world size is above 1.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -17,6 +20,8 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["DistInfo", "cuda_device", "first_slurm_host", "init_distributed"]
+
+logger = logging.getLogger(__name__)
 
 
 def first_slurm_host(nodelist: str) -> str:
@@ -59,14 +64,23 @@ class DistInfo:
                 master_addr=env.get("MASTER_ADDR", "127.0.0.1"),
                 master_port=port,
             )
-        if "SLURM_PROCID" in env and "SLURM_NTASKS" in env:
+        if "SLURM_PROCID" in env and "SLURM_STEP_NUM_TASKS" in env:  # an srun task
             nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_NODELIST", "127.0.0.1")
             return cls(
                 rank=int(env["SLURM_PROCID"]),
-                world_size=int(env["SLURM_NTASKS"]),
+                world_size=int(env["SLURM_STEP_NUM_TASKS"]),
                 local_rank=int(env.get("SLURM_LOCALID", "0")),
                 master_addr=env.get("MASTER_ADDR") or first_slurm_host(nodelist),
                 master_port=port,
+            )
+        if int(env.get("SLURM_NTASKS", "1")) > 1:
+            # the sbatch script itself (no srun step): the other tasks were never started, so
+            # waiting for them would hang — run as one process and say how to get N
+            logger.warning(
+                "SLURM_NTASKS=%s but this process is not an srun task: training as a single "
+                "process (launch with `srun python -m habitat_fih.run ...` for one process per "
+                "task)",
+                env["SLURM_NTASKS"],
             )
         return cls()
 

@@ -123,6 +123,7 @@ def test_distinfo_torchrun_and_slurm() -> None:
         {
             "SLURM_PROCID": "5",
             "SLURM_NTASKS": "16",
+            "SLURM_STEP_NUM_TASKS": "16",  # set by srun for its tasks
             "SLURM_LOCALID": "1",
             "SLURM_NODELIST": "gpu[003-005,009]",
         }
@@ -130,6 +131,16 @@ def test_distinfo_torchrun_and_slurm() -> None:
     assert (slurm.rank, slurm.world_size, slurm.master_addr) == (5, 16, "gpu003")
     assert first_slurm_host("node7,node8") == "node7"
     assert not DistInfo.from_env({}).is_distributed
+
+
+def test_sbatch_script_without_srun_runs_as_one_process(caplog) -> None:
+    """In the batch script SLURM_NTASKS says 4 but no srun step started the other tasks:
+    waiting for them would hang forever."""
+    batch = {"SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_NODELIST": "gnode[10,20]"}
+    with caplog.at_level("WARNING"):
+        info = DistInfo.from_env(batch)
+    assert not info.is_distributed and info.world_size == 1
+    assert "not an srun task" in caplog.text and "srun python -m habitat_fih.run" in caplog.text
 
 
 def test_warmup_cosine_schedule() -> None:
