@@ -13,9 +13,11 @@ same order). Rows: the trained policy on its own path (the benchmark); the train
 teacher-forced on the expert's path (``action_source=expert``) and, on exactly its keyframes,
 the uniform and centre-prior maps (``paired``: the like-for-like comparison); the untrained
 (random-init) policy on the expert's path; the stand-alone uniform / centre-prior heatmap
-agents (scored on every frame of the history, expert actions) and the random / forward-only / expert
-agents. Heatmap columns are means over episodes of ``frame_heatmap_quality`` (KL lower is
-better, IoU higher is better); '-' where an agent predicts no heatmaps.
+agents (scored on every frame of the history, expert actions) and the random / forward-only /
+expert agents. Heatmap columns are means over episodes of ``frame_heatmap_quality`` (KL lower is
+better, IoU higher is better); '-' where an agent predicts no heatmaps. Action columns (policy
+rows only): how often the policy's own action equals the expert's at the same view, next to
+what always moving forward would score on the same steps (``action_agreement``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ COLUMNS = [
     ("frame_heatmap_quality.kl", "heatmap KL ↓"),
     ("frame_heatmap_quality.iou", "heatmap IoU ↑"),
     ("frame_heatmap_quality.peak_error", "peak err ↓"),
+    ("action_agreement.rate", "= expert action ↑"),
+    ("action_agreement.always_forward", "always-fwd on same steps"),
     ("success", "success"),
     ("spl", "SPL"),
     ("ndtw", "nDTW"),

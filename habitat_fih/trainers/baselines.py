@@ -17,13 +17,14 @@ policy evaluation) or always move forward (``forward``):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from habitat_fih.trainers.collector import StepView, make_action
 
-__all__ = ["BASELINES", "BaselineAgent", "baseline_maps"]
+__all__ = ["BASELINES", "ActionAgreement", "BaselineAgent", "baseline_maps"]
 
 BASELINES: tuple[str, ...] = ("random", "forward", "expert", "uniform", "center")
 STOP, FORWARD = 0, 1
@@ -42,8 +43,37 @@ def baseline_maps(kind: str, size: tuple[int, int], value: float, sigma: float) 
     raise ValueError(f"unknown heatmap baseline {kind!r}; expected 'uniform' or 'center'")
 
 
+class ActionAgreement:
+    """Per episode, how often the policy's own action equals the expert's at the same view.
+
+    ``rate`` = agreeing steps / steps; ``always_forward`` = the rate an always-MOVE_FORWARD
+    policy would get on the same steps (the share of expert FORWARD actions), the like-for-like
+    bar a policy must clear to have learned more than the most common action. On the expert's
+    path (``action_source='expert'``) this is teacher-forced accuracy; on its own path, the
+    agreement on the states the policy reached.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, np.ndarray] = {}
+
+    def record(self, episode_id: str, action: int, expert_action: int) -> None:
+        counts = self._counts.setdefault(episode_id, np.zeros(3, dtype=np.int64))
+        counts += (1, int(action) == int(expert_action), int(expert_action) == FORWARD)
+
+    def episode_metrics(self, episode_id: str) -> dict[str, float]:
+        steps, agree, forward = self._counts.get(episode_id, np.zeros(3, dtype=np.int64))
+        if steps == 0:
+            return {"rate": math.nan, "always_forward": math.nan, "steps": 0.0}
+        return {
+            "rate": float(agree / steps),
+            "always_forward": float(forward / steps),
+            "steps": float(steps),
+        }
+
+
 class BaselineAgent:
-    """A `run_episodes` decider for one of `BASELINES`."""
+    """A `run_episodes` decider for one of `BASELINES` (`agreement`: its actions vs the
+    expert's, as for the policy)."""
 
     def __init__(
         self,
@@ -70,6 +100,7 @@ class BaselineAgent:
             if kind in ("uniform", "center")
             else None
         )
+        self.agreement = ActionAgreement()
 
     def _action(self, view: StepView) -> int:
         if self.kind == "random":
@@ -90,5 +121,7 @@ class BaselineAgent:
                     "maps": np.repeat(self.map[None], len(past), axis=0),
                     "frame_indices": past.copy(),
                 }
-            out.append(make_action(self._action(view), prediction))
+            action = self._action(view)
+            self.agreement.record(view.episode_id, action, view.expert_action)
+            out.append(make_action(action, prediction))
         return out

@@ -17,7 +17,9 @@ exactly the same (step, keyframe) pairs — the keyframes the policy chose — a
 episode as ``paired_heatmap.{model,uniform,center[,frustum]}.{kl,iou,peak_error}`` (plus
 ``paired_heatmap.scored``): a like-for-like answer to "did the model
 learn anything?" that the stand-alone baseline agents (scored on every past frame of the
-frame history, not only the policy's keyframes) cannot give.
+frame history, not only the policy's keyframes) cannot give. Likewise for actions,
+`ActionAgreement` adds ``action_agreement.{rate,always_forward,steps}``: how often the policy's
+own action equals the expert's, next to what always-forward would score on the same steps.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from habitat_fih.models.geometry_prior import frustum_prior
 from habitat_fih.models.policy import FIHPolicy
 from habitat_fih.tasks.fih_task import PREDICTION_KEY
 from habitat_fih.tasks.heatmap_measures import heatmap_scores
+from habitat_fih.trainers.baselines import ActionAgreement
 from habitat_fih.trainers.buffer import Sample, collate
 from habitat_fih.trainers.checkpoint import atomic_write_json
 from habitat_fih.trainers.collector import EpisodeResult, StepView, make_action
@@ -117,7 +120,8 @@ def views_to_observations(views: Sequence[StepView]) -> dict[str, Any]:
 
 
 class PolicyAgent:
-    """Decider that acts with the policy (argmax or seeded sampling) and predicts heatmaps."""
+    """Decider that acts with the policy (argmax or seeded sampling) and predicts heatmaps;
+    `agreement` counts how often its own action matches the expert's (`ActionAgreement`)."""
 
     def __init__(
         self,
@@ -136,6 +140,7 @@ class PolicyAgent:
         self.generator = generator or torch.Generator().manual_seed(0)
         self.action_source = action_source
         self.predict_heatmaps = predict_heatmaps
+        self.agreement = ActionAgreement()
 
     @torch.no_grad()
     def forward(self, views: Sequence[StepView]) -> tuple[list[int], Any]:
@@ -162,6 +167,7 @@ class PolicyAgent:
             if self.predict_heatmaps:
                 real = keys[i] >= 0
                 prediction = {"maps": maps[i][real], "frame_indices": keys[i][real]}
+            self.agreement.record(view.episode_id, actions[i], view.expert_action)
             action = actions[i] if self.action_source == "policy" else view.expert_action
             out.append(make_action(action, prediction))
         return out

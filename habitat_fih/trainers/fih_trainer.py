@@ -160,6 +160,12 @@ def _policy_config(losses: Any) -> FIHPolicyConfig:
     return FIHPolicyConfig(losses=merged)  # type: ignore[arg-type]
 
 
+def derived_seed(*parts: int) -> int:
+    """A 32-bit seed from a tuple (run seed, iteration, rank, purpose): distinct tuples give
+    independent streams (no ``seed * 1000 + iteration * 10 + rank`` style collisions)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
 def warmup_cosine(warmup: int, total: int, min_ratio: float):
     """lr multiplier: linear warm-up over `warmup` updates, then cosine to `min_ratio`."""
 
@@ -541,7 +547,7 @@ class FIHTrainer(BaseTrainer):
             policy,
             self.device,
             deterministic=bool(fc.collection.deterministic_policy),
-            generator=torch.Generator().manual_seed(seed * 1000 + iteration * 10 + self.dist.rank),
+            generator=torch.Generator().manual_seed(derived_seed(seed, iteration, self.dist.rank, 2)),
             predict_heatmaps=False,
         )
         policy.eval()
@@ -694,10 +700,10 @@ class FIHTrainer(BaseTrainer):
             bool(fc.find_unused_parameters),
         )
         buffer = ReplayBuffer(int(fc.collection.buffer_size))
-        gens = {"batch": torch.Generator().manual_seed(seed * 7919 + self.dist.rank)}
+        gens = {"batch": torch.Generator().manual_seed(derived_seed(seed, self.dist.rank, 3))}
         state = self._load_resume(learner, buffer, gens) or RunState()
         if state.update == 0 and not state.collected:
-            self._seed_everything(seed + 1000 * self.dist.rank)
+            self._seed_everything(derived_seed(seed, self.dist.rank, 4))
         if self.dist.is_main:
             self.writer = self._open_writer(state)
             logger.info(
@@ -940,12 +946,14 @@ class FIHTrainer(BaseTrainer):
                 int(self.fcfg.collection.max_episode_steps),
                 bar,
             )
-        if paired is not None:
-            for result in stats.episodes:
-                result.metrics = {
-                    **result.metrics,
-                    "paired_heatmap": paired.episode_metrics(result.episode_id),
-                }
+        for result in stats.episodes:
+            extra: dict[str, Any] = {}
+            if paired is not None:
+                extra["paired_heatmap"] = paired.episode_metrics(result.episode_id)
+            agreement = getattr(agent, "agreement", None)  # policy and baseline agents
+            if agreement is not None:
+                extra["action_agreement"] = agreement.episode_metrics(result.episode_id)
+            result.metrics = {**result.metrics, **extra}
         means, rows = summarize(stats.episodes)
         path = write_stats(self.fcfg.eval.results_dir, tag, split, means, rows)
         logger.info("eval %s on %s: %s -> %s", tag, split, means, path)

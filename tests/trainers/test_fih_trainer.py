@@ -38,6 +38,8 @@ EXPECTED_METRICS = {
     "frame_heatmap_quality.iou",
     "frame_heatmap_quality.peak_error",
     "memory_coverage",
+    "action_agreement.rate",
+    "action_agreement.always_forward",
     "num_episodes",
 }
 
@@ -80,6 +82,8 @@ def test_two_dagger_iterations_train_and_evaluate_through_hydra(hydra_run: Path)
         assert stats["frame_heatmap_quality.kl"] is not None
         episodes = json.loads((hydra_run / "eval" / f"episodes_ckpt_{i}_val_seen.json").read_text())
         assert len(episodes) == 2 and {"episode_id", "success"} <= set(episodes[0])
+        # the policy acts once per step: every step's action is compared with the expert's
+        assert all(e["action_agreement.steps"] == e["num_steps"] for e in episodes)
 
 
 def test_resume_after_stop_reaches_same_parameters(hydra_run: Path, tmp_path: Path, kit) -> None:
@@ -134,6 +138,7 @@ def test_baseline_agent_writes_same_format(tmp_path: Path, kit) -> None:
     stats = json.loads((tmp_path / "eval" / "stats_center_val_seen.json").read_text())
     assert EXPECTED_METRICS <= set(stats)
     assert 0.0 <= stats["frame_heatmap_quality.iou"] <= 1.0
+    assert stats["action_agreement.rate"] == 1.0  # the heatmap baselines take expert actions
     pngs = list((tmp_path / "eval" / "heatmaps_center_val_seen").glob("*/*.png"))
     assert len(pngs) >= 10  # 2 episodes, one per step with memory (10-step cap)
     import cv2

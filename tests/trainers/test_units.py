@@ -388,3 +388,46 @@ def test_frustum_baseline_scores_closed_forms_on_the_same_pairs() -> None:
         PairedHeatmapScores({"frustum": FrustumBaseline([0.0], floor)})(
             view, make_action(1, {"maps": cov[:2].copy(), "frame_indices": np.array([0, 3])})
         )
+
+
+def test_action_agreement_counts_the_policys_own_choice_against_the_expert() -> None:
+    """A stand-in policy that always moves forward agrees exactly on the expert's FORWARD
+    steps, i.e. its rate equals the always-forward bar, on the expert path or its own."""
+    from types import SimpleNamespace
+
+    from habitat_fih.trainers.baselines import ActionAgreement
+    from habitat_fih.trainers.evaluation import PolicyAgent
+
+    class AlwaysForward(torch.nn.Module):
+        def forward(self, obs):
+            b = len(obs["instruction_text"])
+            logits = torch.tensor([[0.0, 5.0, 1.0, 1.0]]).repeat(b, 1)
+            return SimpleNamespace(
+                action_logits=logits,
+                heatmap_logits=torch.zeros(b, 1, 4, 4),
+                keyframe_indices=torch.zeros(b, 1, dtype=torch.long),
+            )
+
+    expert = [1, 1, 2, 1, 3, 0]
+    for source in ("expert", "policy"):
+        agent = PolicyAgent(AlwaysForward(), torch.device("cpu"), action_source=source)
+        for step, action in enumerate(expert):
+            view = StepView(
+                env_index=0,
+                episode_id="e",
+                step=step,
+                observations={},
+                instruction="go",
+                expert_action=action,
+                frames=np.zeros((1, 8, 8, 3), np.uint8),
+                indices=np.array([step]),
+            )
+            taken = agent([view])[0]["action"]
+            assert taken == (action if source == "expert" else 1)
+        m = agent.agreement.episode_metrics("e")
+        assert m == {"rate": 3 / 6, "always_forward": 3 / 6, "steps": 6.0}
+    other = ActionAgreement()
+    for action, expert_action in [(2, 2), (3, 2), (0, 0), (1, 3)]:
+        other.record("x", action, expert_action)
+    assert other.episode_metrics("x") == {"rate": 0.5, "always_forward": 0.0, "steps": 4.0}
+    assert np.isnan(other.episode_metrics("never")["rate"])
