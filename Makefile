@@ -7,7 +7,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run oracle test data bench lint
 
+# the venv takes ~7 GB (torch 2.14.1 is a CUDA build): say so before pip fails half-way
+VENV_MIN_FREE_GB ?= 8
 $(STAMP): setup.py pyproject.toml
+	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	if [ "$$free" -lt $(VENV_MIN_FREE_GB) ]; then \
+		echo "error: $(VENV) needs about $(VENV_MIN_FREE_GB) GB free in $(CURDIR), only $$free GB is" >&2; \
+		exit 1; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
