@@ -73,6 +73,16 @@ def _trained_somewhere(config: FIHModelConfig, component: str) -> bool:
     return any(s.llm == "full" for s in specs)
 
 
+def _loaded_components(config: FIHModelConfig) -> list[str]:
+    """Components whose weights are read from a local directory when the model is built."""
+    dirs = {
+        "vggt": config.vggt_dir,
+        "dinov3": config.dinov3.pretrained_dir,
+        "qwen": config.qwen.pretrained_dir,
+    }
+    return [name for name, directory in dirs.items() if directory]
+
+
 def _external_prefixes(config: FIHModelConfig, model: nn.Module) -> list[str]:
     """Prefixes of weights re-read from local directories rather than saved.
 
@@ -85,16 +95,6 @@ def _external_prefixes(config: FIHModelConfig, model: nn.Module) -> list[str]:
         for name in _loaded_components(config)
         if not _trained_somewhere(config, name) and name not in carried
     ]
-
-
-def _loaded_components(config: FIHModelConfig) -> list[str]:
-    """Components whose weights are read from a local directory when the model is built."""
-    loaded = {
-        "vggt": bool(config.vggt_dir),
-        "dinov3": bool(config.dinov3.pretrained_dir),
-        "qwen": bool(config.qwen.pretrained_dir),
-    }
-    return [name for name, flag in loaded.items() if flag]
 
 
 def model_state(model: nn.Module, config: FIHModelConfig) -> dict[str, torch.Tensor]:

@@ -229,11 +229,11 @@ class FrameHistory:
         past = sorted(int(i) for i in memory_indices if 0 <= i < step and int(i) in self.frames)
         room = self.max_frames - 1
         if len(past) > room:
-            if room == 1:
-                pick = [len(past) - 1]
+            if room <= 1:
+                pick = [len(past) - 1][:room]  # the latest, or none
             else:
                 pick = np.unique(np.round(np.linspace(0, len(past) - 1, room)).astype(int))
-            past = [past[int(i)] for i in pick] if room else []
+            past = [past[int(i)] for i in pick]
         return [*past, step]
 
 

@@ -166,6 +166,14 @@ def derived_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
 
+def _finite_on_all_ranks(value: torch.Tensor) -> bool:
+    """Whether a scalar is finite on every rank (all ranks then take the same branch)."""
+    finite = torch.isfinite(value.detach()).float()
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    return bool(finite.item() == 1)
+
+
 def warmup_cosine(warmup: int, total: int, min_ratio: float):
     """lr multiplier: linear warm-up over `warmup` updates, then cosine to `min_ratio`."""
 
@@ -268,10 +276,7 @@ class Learner:
             ctx = contextlib.nullcontext() if sync else self.model.no_sync()  # type: ignore[operator]
             with ctx:
                 total, terms = self.loss(batch)
-                finite = torch.isfinite(total.detach()).float()
-                if dist.is_available() and dist.is_initialized():
-                    dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-                if finite.item() < 1:
+                if not _finite_on_all_ranks(total):
                     detail = ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
                     raise NonFiniteLossError(
                         f"non-finite loss at update {self.updates + 1} (stage {self.stage!r}, "
@@ -282,10 +287,7 @@ class Learner:
                 sums[key] = sums.get(key, 0.0) + float(value) / self.accumulation
         sums["train/lr"] = self.scheduler.get_last_lr()[0]  # the rate this update uses
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
-        finite = torch.isfinite(grad_norm.detach()).float()
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        if finite.item() < 1:  # a finite loss can still give inf / nan gradients
+        if not _finite_on_all_ranks(grad_norm):  # a finite loss can still give inf / nan grads
             self.optimizer.zero_grad(set_to_none=True)
             detail = ", ".join(f"{k}={v:.4g}" for k, v in sums.items())
             raise NonFiniteLossError(
@@ -547,7 +549,9 @@ class FIHTrainer(BaseTrainer):
             policy,
             self.device,
             deterministic=bool(fc.collection.deterministic_policy),
-            generator=torch.Generator().manual_seed(derived_seed(seed, iteration, self.dist.rank, 2)),
+            generator=torch.Generator().manual_seed(
+                derived_seed(seed, iteration, self.dist.rank, 2)
+            ),
             predict_heatmaps=False,
         )
         policy.eval()
@@ -593,18 +597,21 @@ class FIHTrainer(BaseTrainer):
             "collect/memory_coverage": means.get("memory_coverage") or 0.0,
         }
 
+    def _action_losses(self) -> Any:
+        """The loss config holding this stage's action term (finetune's for pretrain, which
+        has none)."""
+        losses = _policy_config(self.fcfg.losses).losses
+        return losses.main if self.fcfg.stage == "main" else losses.finetune
+
     def stage_trains_actions(self) -> bool:
         """Whether this stage trains the action head with a non-zero action loss."""
         stage = self.fcfg.stage
         if stage == "pretrain" or not self.model_config.stages[stage].train_action_head:
             return False
-        losses = _policy_config(self.fcfg.losses).losses
-        return (losses.main if stage == "main" else losses.finetune).action_weight > 0
+        return self._action_losses().action_weight > 0
 
     def policy_losses_coef(self) -> float:
-        losses = _policy_config(self.fcfg.losses).losses
-        stage = self.fcfg.stage
-        return losses.main.inflection_coef if stage == "main" else losses.finetune.inflection_coef
+        return self._action_losses().inflection_coef
 
     def train(self) -> bool:
         """Train (one stage, or every stage of ``fih.schedule``); returns True when the run
@@ -831,8 +838,9 @@ class FIHTrainer(BaseTrainer):
         self, path: str, action_source: str = "policy"
     ) -> tuple[str, Callable[[], PolicyAgent]]:
         """(stats tag, agent factory) of one checkpoint: tag ``ckpt_{i}`` (``_expert_path``
-        when it walks the expert's path, ``_sampled`` when actions are sampled); the weights are loaded when the factory is called,
-        so a folder of checkpoints is evaluated one model at a time."""
+        when it walks the expert's path, ``_sampled`` when actions are sampled); the weights
+        are loaded when the factory is called, so a folder of checkpoints is evaluated one
+        model at a time."""
         ec = self.fcfg.eval
 
         def make() -> PolicyAgent:
