@@ -9,15 +9,16 @@ STAMP := $(VENV)/.installed
 
 # the venv takes ~7 GB (torch 2.14.1 is a CUDA build): say so before pip fails half-way
 VENV_MIN_FREE_GB ?= 8
-$(STAMP): setup.py pyproject.toml
+# installs are pinned by constraints.txt (the versions CI passed with; how to refresh it: its header)
+$(STAMP): setup.py pyproject.toml constraints.txt
 	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
 	if [ "$$free" -lt $(VENV_MIN_FREE_GB) ]; then \
 		echo "error: $(VENV) needs about $(VENV_MIN_FREE_GB) GB free in $(CURDIR), only $$free GB is" >&2; \
 		exit 1; \
 	fi
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --upgrade -c constraints.txt pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
 # The main job: train the tiny FIH model with online DAgger on the bundled data (FIHSim-v0),

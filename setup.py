@@ -43,6 +43,9 @@ setup(
         "trimesh>=4.4",
         "embreex>=2.17",
         "scikit-fmm>=2024.0",
+        # navigability heightfield (habitat_fih.sim.navigation): Recast-style rasterisation of
+        # the triangles in compiled loops, with results independent of the CPU's SIMD width
+        "numba>=0.60",
     ],
     extras_require={
         "test": ["pytest>=8", "ruff>=0.6"],

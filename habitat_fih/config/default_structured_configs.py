@@ -9,7 +9,10 @@ under habitat's groups with habitat-fih's own names (habitat's nodes are never r
 - ``habitat/task/measurements`` (FIH): ``frame_heatmap_quality``, ``memory_coverage``;
 - ``habitat/task/lab_sensors``: ``shortest_path_sensor``, ``vln_oracle_progress_sensor``,
   ``frame_heatmaps``, ``frame_geometry``;
-- ``habitat/task``: ``fih_vln_task_config_base`` (the FIH-VLN-v0 task schema).
+- ``habitat/task``: ``fih_vln_task_config_base`` (the FIH-VLN-v0 task schema);
+- ``habitat/simulator``: ``fih_sim_v0`` (habitat's SimulatorConfig with ``type: FIHSim-v0`` and
+  FIHSim-v0's ``navmesh_settings``), selected in a benchmark's defaults list as
+  ``- /habitat/simulator@habitat.simulator: fih_sim_v0``.
 
 Select them in a config's defaults list or from the command line, e.g.
 ``+habitat/task/measurements@habitat.task.measurements.ndtw=ndtw
@@ -26,11 +29,14 @@ from dataclasses import dataclass, field
 from habitat.config.default_structured_configs import (
     LabSensorConfig,
     MeasurementConfig,
+    SimulatorConfig,
     TaskConfig,
 )
 from hydra.core.config_store import ConfigStore
 
 __all__ = [
+    "FIHNavMeshSettingsConfig",
+    "FIHSimulatorConfig",
     "FIHVLNTaskConfig",
     "FrameGeometrySensorConfig",
     "FrameHeatmapQualityMeasurementConfig",
@@ -210,6 +216,31 @@ class MemoryCoverageMeasurementConfig(MeasurementConfig):
 
 
 # ---------------------------------------------------------------------------------------------
+# Simulator
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FIHNavMeshSettingsConfig:
+    """FIHSim-v0's navigability grid (names as habitat-sim's ``NavMeshSettings``; the agent's
+    height, radius, max climb and max slope come from the agent config, as habitat-sim's
+    ``default_agent_navmesh`` does)."""
+
+    cell_size: float = 0.05  # metres, x-z size of a grid cell (habitat-sim's default)
+    cell_height: float = 0.2  # accepted for compatibility; FIHSim-v0's heights are exact
+    region_min_size: int = 20  # islands of fewer than region_min_size**2 cells are dropped
+    field_cache_mb: int = 256  # byte budget of the cached geodesic fields per scene
+
+
+@dataclass
+class FIHSimulatorConfig(SimulatorConfig):
+    """habitat's SimulatorConfig for FIHSim-v0, plus its ``navmesh_settings``."""
+
+    type: str = "FIHSim-v0"
+    navmesh_settings: FIHNavMeshSettingsConfig = field(default_factory=FIHNavMeshSettingsConfig)
+
+
+# ---------------------------------------------------------------------------------------------
 # ConfigStore
 # ---------------------------------------------------------------------------------------------
 
@@ -249,6 +280,8 @@ for _name, _node in _LAB_SENSORS.items():
         package=f"habitat.task.lab_sensors.{_name}",
         node=_node,
     )
+
+cs.store(group="habitat/simulator", name="fih_sim_v0", node=FIHSimulatorConfig)
 
 # The FIH task's schema node; configs/habitat/habitat/task/fih_vln.yaml builds on it.
 cs.store(group="habitat/task", name="fih_vln_task_config_base", node=FIHVLNTaskConfig)

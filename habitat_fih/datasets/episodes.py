@@ -23,6 +23,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -71,7 +72,7 @@ class EpisodeSpec:
 
 
 def _yaw_quaternion_xyzw(yaw: float) -> list[float]:
-    return [0.0, round(float(np.sin(yaw / 2)), 6), 0.0, round(float(np.cos(yaw / 2)), 6)]
+    return [0.0, round(math.sin(yaw / 2), 6), 0.0, round(math.cos(yaw / 2), 6)]
 
 
 def _r4(v) -> list[float]:

@@ -1,4 +1,10 @@
-"""Procedural multi-room houses (one or two storeys) exported as Y-up .glb plus a metadata JSON.
+"""Procedural multi-room houses (one or two storeys) exported as Z-up .glb plus a metadata JSON.
+
+Houses are generated in habitat's world frame (Y-up, metres): ``House.scene`` and the metadata
+JSON are in world coordinates. The .glb is written Z-up like an MP3D file (file (x, y, z) =
+world (x, -z, y)), because habitat-sim loads a .glb without a stage config as Z-up (gravity -Z);
+loading it that way (habitat-sim, or :func:`habitat_fih.sim.scene.load_scene`) gives back the
+generator's world coordinates.
 
 Layout (x along the house, z across it, metres, floor of the ground storey at y = 0):
 
@@ -37,11 +43,12 @@ import trimesh
 
 from habitat_fih.datasets import furniture as fur
 from habitat_fih.datasets.textures import pattern, texture_image
+from habitat_fih.sim.frames import Z_UP
 from habitat_fih.utils import atomic_write_bytes
 
 __all__ = [
     "CEILING_HEIGHT", "STOREY_HEIGHT", "RISER", "TREAD", "HouseSpec", "House", "Room", "SceneObject",
-    "make_house", "export_house", "load_metadata",
+    "make_house", "export_house", "glb_file_scene", "load_metadata",
 ]
 
 CEILING_HEIGHT = 2.8
@@ -658,12 +665,28 @@ def _soup(scene: trimesh.Scene) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(verts), np.concatenate(faces)
 
 
+def glb_file_scene(scene: trimesh.Scene) -> trimesh.Scene:
+    """A copy of the world-frame (Y-up) ``scene`` rotated into habitat-sim's frame for a .glb
+    without a stage config (Z-up, :data:`habitat_fih.sim.frames.Z_UP`): geometry rotated by
+    the inverse of that frame's rotation, node transforms conjugated by it."""
+    to_file = Z_UP.matrix().T  # inverse of file -> world (a rotation)
+    out = scene.copy()
+    for geom in out.geometry.values():
+        geom.apply_transform(to_file)
+    for node in out.graph.nodes_geometry:
+        matrix, _ = out.graph[node]
+        if not np.array_equal(matrix, np.eye(4)):
+            out.graph.update(frame_to=node, matrix=to_file @ matrix @ to_file.T)
+    return out
+
+
 def export_house(spec: HouseSpec, glb_path: str, metadata_path: str | None = None,
                  check_navigable: bool = True) -> House:
-    """Write the house as ``glb_path`` (.glb) and its metadata JSON (default: same stem + ``.json``),
-    atomically and deterministically; returns the :class:`House`."""
+    """Write the house as ``glb_path`` (.glb, Z-up as habitat-sim expects, see the module
+    docstring) and its metadata JSON (default: same stem + ``.json``, world coordinates),
+    atomically and deterministically; returns the :class:`House` (world frame)."""
     house = make_house(spec, check_navigable=check_navigable)
-    atomic_write_bytes(glb_path, house.scene.export(file_type="glb"))
+    atomic_write_bytes(glb_path, glb_file_scene(house.scene).export(file_type="glb"))
     if metadata_path is None:
         metadata_path = os.path.splitext(glb_path)[0] + ".json"
     atomic_write_bytes(metadata_path, (json.dumps(house.metadata(), indent=1, sort_keys=True) + "\n").encode())

@@ -14,6 +14,7 @@ goal object is always mentioned (by label, with its colour when needed to tell i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,7 +92,7 @@ def box_distance_xz(obj: dict, p: np.ndarray) -> float:
 
 def _yaw(v: np.ndarray) -> float:
     """Heading of direction ``v`` in habitat's convention (forward = (-sin yaw, 0, -cos yaw))."""
-    return float(np.arctan2(-v[0], -v[2]))
+    return math.atan2(-float(v[0]), -float(v[2]))
 
 
 def _wrap(a: float) -> float:

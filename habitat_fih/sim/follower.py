@@ -19,6 +19,7 @@ Rotations are numpy-quaternions in habitat's convention: the agent looks down it
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Hashable
 
@@ -26,6 +27,7 @@ import numpy as np
 import quaternion  # noqa: F401  (registers np.quaternion)
 from habitat_sim.errors import GreedyFollowerError
 
+from habitat_fih.sim.motion import try_step
 from habitat_fih.sim.navigation import NavGrid
 
 __all__ = ["GreedyGeodesicFollower", "BoundGreedyFollower", "GreedyFollowerError", "yaw_of", "turn"]
@@ -42,12 +44,12 @@ NEAR_OBSTACLE_DISTANCE = 0.2
 def yaw_of(rotation: np.quaternion) -> float:
     """Heading angle (rad) about +Y: the agent's forward is ``(-sin yaw, 0, -cos yaw)``."""
     fwd = quaternion.rotate_vectors(rotation, np.array([0.0, 0.0, -1.0]))
-    return float(np.arctan2(-fwd[0], -fwd[2]))
+    return math.atan2(-float(fwd[0]), -float(fwd[2]))
 
 
 def turn(rotation: np.quaternion, angle_rad: float) -> np.quaternion:
     """``rotation`` turned by ``angle_rad`` about +Y (positive = left), as habitat's turn actions."""
-    q = np.quaternion(np.cos(angle_rad / 2), 0.0, np.sin(angle_rad / 2), 0.0)
+    q = np.quaternion(math.cos(angle_rad / 2), 0.0, math.sin(angle_rad / 2), 0.0)
     return (rotation * q).normalized()
 
 
@@ -118,9 +120,9 @@ class GreedyGeodesicFollower:
                     continue
                 heading = yaw + sign * n * self.turn_angle
                 target = position + self.forward_amount * np.array(
-                    [-np.sin(heading), 0.0, -np.cos(heading)]
+                    [-math.sin(heading), 0.0, -math.cos(heading)]
                 )
-                new, collided = self.navgrid.try_step(position, target, self.allow_sliding)
+                new, collided = try_step(self.navgrid, position, target, self.allow_sliding)
                 g = self._geodesic(new, goal)
                 if not np.isfinite(g):
                     continue
@@ -215,8 +217,8 @@ class GreedyGeodesicFollower:
         """Simulate one action: ``(new position, new rotation)`` (stop leaves the state unchanged)."""
         if action == self.forward_key:
             yaw = yaw_of(rotation)
-            target = position + self.forward_amount * np.array([-np.sin(yaw), 0.0, -np.cos(yaw)])
-            return self.navgrid.try_step(position, target, self.allow_sliding)[0], rotation
+            target = position + self.forward_amount * np.array([-math.sin(yaw), 0.0, -math.cos(yaw)])
+            return try_step(self.navgrid, position, target, self.allow_sliding)[0], rotation
         if action == self.left_key:
             return position, turn(rotation, self.turn_angle)
         if action == self.right_key:

@@ -1,5 +1,8 @@
 """Agent motion on a :class:`~habitat_fih.sim.navigation.NavGrid`: habitat-sim's navmesh ``try_step``.
 
+The simulator and the follower call :func:`try_step`; the segment walk through linked cells it
+uses lives with the grid (:func:`habitat_fih.sim.navigation.walk_segment`).
+
 * With sliding (Detour ``moveAlongSurface``): breadth-first search over linked cells whose squares
   meet the circle having the step as diameter; the agent ends at the point of the visited cells
   closest to the target, so it slides along walls (the projection of the target onto a straight
@@ -14,81 +17,16 @@ the agent ends in. ``collided`` follows habitat-sim: ``|filtered - start|^2 + 1e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from habitat_fih.sim.navigation import NavGrid
+from habitat_fih.sim.navigation import NavGrid, walk_segment
 
-__all__ = ["try_step", "walk_segment", "segment_clear"]
+__all__ = ["try_step"]
 
 #: Pull-back (m) of a slid position into its cell so it stays navigable under float round-off.
 _EDGE_EPS = 1e-5
-
-
-def walk_segment(grid: NavGrid, node: int, a: np.ndarray, b: np.ndarray) -> tuple[int, float, bool]:
-    """Walk from ``a`` (inside ``node``'s cell) toward ``b`` in x-z through linked cells.
-
-    Returns ``(last node, t, reached)``: ``t`` in [0, 1] is where the segment leaves the last
-    reachable cell (1 when ``b`` is reached). A corner crossing takes either side that is linked.
-    """
-    cs = grid.cell_size
-    ax, az = grid.clamp_to_cell(node, float(a[0]), float(a[2]))
-    dx, dz = float(b[0]) - ax, float(b[2]) - az
-    ix, iz = int(grid.node_ix[node]), int(grid.node_iz[node])
-    sx = 1 if dx > 0 else (-1 if dx < 0 else 0)
-    sz = 1 if dz > 0 else (-1 if dz < 0 else 0)
-    tmx = ((grid.x0 + (ix + (sx > 0)) * cs) - ax) / dx if sx else np.inf
-    tmz = ((grid.z0 + (iz + (sz > 0)) * cs) - az) / dz if sz else np.inf
-    tdx = cs / abs(dx) if sx else np.inf
-    tdz = cs / abs(dz) if sz else np.inf
-    dir_x = 0 if sx > 0 else 1
-    dir_z = 2 if sz > 0 else 3
-    cur = node
-    while True:
-        t = min(tmx, tmz)
-        if t >= 1.0 - 1e-12:
-            return cur, 1.0, True
-        if abs(tmx - tmz) <= 1e-12:  # exact corner: either linked side will do
-            nxt = -1
-            m = grid.nbr[cur, dir_x]
-            if m >= 0:
-                nxt = grid.nbr[m, dir_z]
-            if nxt < 0:
-                m = grid.nbr[cur, dir_z]
-                if m >= 0:
-                    nxt = grid.nbr[m, dir_x]
-            if nxt < 0:
-                return cur, max(t, 0.0), False
-            tmx += tdx
-            tmz += tdz
-        elif tmx < tmz:
-            nxt = grid.nbr[cur, dir_x]
-            if nxt < 0:
-                return cur, max(t, 0.0), False
-            tmx += tdx
-        else:
-            nxt = grid.nbr[cur, dir_z]
-            if nxt < 0:
-                return cur, max(t, 0.0), False
-            tmz += tdz
-        cur = int(nxt)
-
-
-def segment_clear(grid: NavGrid, node_a: int, a: np.ndarray, node_b: int, b: np.ndarray) -> bool:
-    """True if the straight segment ``a -> b`` stays in navigable cells and ends in ``node_b``'s cell."""
-    last, _, reached = walk_segment(grid, node_a, a, b)
-    if not reached:
-        return False
-    if last == node_b:
-        return True
-    # ``b`` on the shared edge of two cells: accept the cell the walk ended in if it touches ``b``
-    qx, qz = grid.clamp_to_cell(last, float(b[0]), float(b[2]))
-    return (
-        abs(qx - float(b[0])) + abs(qz - float(b[2])) < 1e-6
-        and abs(grid.node_y[last] - grid.node_y[node_b]) <= grid.max_climb
-    )
 
 
 def try_step(
@@ -138,26 +76,29 @@ def _slide(grid: NavGrid, node: int, start: np.ndarray, end: np.ndarray) -> np.n
     ex, ez = float(end[0]), float(end[2])
     sx, sz = grid.clamp_to_cell(node, float(start[0]), float(start[2]))
     mx, mz = 0.5 * (sx + ex), 0.5 * (sz + ez)
-    radius = 0.5 * float(np.hypot(ex - sx, ez - sz)) + 1e-3
+    radius = 0.5 * math.hypot(ex - sx, ez - sz) + 1e-3
     r2 = radius * radius
-    cx, cz, nbr = grid.node_cx, grid.node_cz, grid.nbr
+    nbr, centre = grid.nbr, grid.cell_centre
     best, best_d, best_q = node, np.inf, (sx, sz)
     seen = {node}
     stack = [node]
     while stack:
         n = stack.pop()
-        qx = min(max(ex, cx[n] - h), cx[n] + h)
-        qz = min(max(ez, cz[n] - h), cz[n] + h)
+        cxn, czn = centre(n)
+        qx = min(max(ex, cxn - h), cxn + h)
+        qz = min(max(ez, czn - h), czn + h)
         d = (qx - ex) ** 2 + (qz - ez) ** 2
         if d < best_d:
             best, best_d, best_q = n, d, (qx, qz)
             if d == 0.0:
                 break
         for m in nbr[n]:
+            m = int(m)
             if m < 0 or m in seen:
                 continue
-            px = min(max(mx, cx[m] - h), cx[m] + h)
-            pz = min(max(mz, cz[m] - h), cz[m] + h)
+            cxm, czm = centre(m)
+            px = min(max(mx, cxm - h), cxm + h)
+            pz = min(max(mz, czm - h), czm + h)
             if (px - mx) ** 2 + (pz - mz) ** 2 <= r2:
                 seen.add(int(m))
                 stack.append(int(m))

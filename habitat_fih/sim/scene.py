@@ -1,10 +1,16 @@
 """Scene loading for FIHSim-v0: one flat, shade-able triangle soup per scene file.
 
-`load_scene` reads a .glb / .gltf / .obj / .ply file with trimesh (scenes are Y-up and in
-metres, as in habitat / MP3D), flattens a multi-geometry `trimesh.Scene` through its
-scene-graph transforms into ONE triangle soup, and keeps what is needed to colour a ray hit:
-a material per face (base-colour texture times baseColorFactor, or a flat colour), per-vertex
-UVs and per-vertex colours.
+`load_scene` reads a .glb / .gltf / .obj / .ply file with trimesh, flattens a multi-geometry
+`trimesh.Scene` through its scene-graph transforms into ONE triangle soup, rotates it from the
+file's frame into habitat's world frame (+Y up, -Z front, metres) the way habitat-sim v0.2.2 does
+(:mod:`habitat_fih.sim.frames`: a .glb without a stage config is Z-up like MP3D, other formats
+Y-up, and ``*.stage_config.json`` / scene-dataset configs say otherwise), and keeps what is needed
+to colour a ray hit: a material per face (base-colour texture times baseColorFactor, or a flat
+colour), per-vertex UVs and per-vertex colours.
+
+A glTF / GLB primitive without a material gets glTF's default material (white, baseColorFactor 1;
+times its vertex colours if it has any); an OBJ / PLY mesh without materials or colours is neutral
+grey (128).
 
 `SceneMesh.shade` colours Embree hits from their barycentrics, unlit (habitat-sim renders MP3D
 scenes unlit), fully vectorised: every material is packed into one texel buffer (a flat colour
@@ -14,7 +20,6 @@ mapping is pre-computed per face, so a frame costs a handful of gathers.
 Textures stored as KTX2 / Basis Universal (HM3D, `KHR_texture_basisu`) cannot be decoded by
 trimesh; such scenes load with those materials untextured and ONE warning naming the file.
 """
-
 from __future__ import annotations
 
 import json
@@ -29,8 +34,11 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from habitat_fih.sim.frames import Y_UP, SceneFrame, resolve_scene
+
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".glb", ".gltf", ".obj", ".ply")
-NEUTRAL_GREY: tuple[int, int, int] = (128, 128, 128)
+NEUTRAL_GREY: tuple[int, int, int] = (128, 128, 128)  # OBJ / PLY mesh without materials or colours
+GLTF_DEFAULT_COLOR: tuple[int, int, int] = (255, 255, 255)  # glTF's default material
 
 _MAX_TEXELS = 2**24  # per texture (4096 x 4096); larger ones are downscaled on load
 _GLB_MAGIC = b"glTF"
@@ -79,8 +87,9 @@ class SceneMesh:
     """A whole scene as one triangle soup plus what is needed to colour its hits.
 
     Attributes:
-        path: file the scene was loaded from.
-        vertices: float32 [V, 3] world positions (Y-up, metres).
+        path: mesh file the scene was loaded from (the render asset a stage config names, when
+            the scene path is a stage config).
+        vertices: float32 [V, 3] world positions (habitat's frame: +Y up, metres).
         faces: int32 [F, 3] vertex indices.
         face_materials: int32 [F] index into `materials` per face.
         materials: the materials (at least one). A texture whose base_color is 1 is re-pointed
@@ -90,6 +99,8 @@ class SceneMesh:
             sub-mesh has UVs.
         vertex_colors: uint8 [V, 3] per-vertex colours multiplied into the material colour,
             255 for vertices of sub-meshes without colours; None when no sub-mesh has any.
+        frame: the file frame that was rotated into the world frame (its ``source`` says which
+            rule or config chose it); habitat's own frame for meshes built in memory.
     """
 
     path: str
@@ -99,6 +110,7 @@ class SceneMesh:
     materials: list[Material]
     uv: np.ndarray | None = None
     vertex_colors: np.ndarray | None = None
+    frame: SceneFrame = Y_UP
     # packed shading tables, built once in __post_init__
     _texels: np.ndarray = field(init=False, repr=False)  # uint8 [T, 3], all materials
     _mat_offset: np.ndarray = field(init=False, repr=False)  # int64 [M] first texel
@@ -255,26 +267,43 @@ def _texel_coord(
 
 
 # ---------------------------------------------------------------------- loading
-def load_scene(path: str | os.PathLike, max_texture_size: int | None = None) -> SceneMesh:
-    """Load a .glb / .gltf / .obj / .ply scene into one shade-able triangle soup.
+def load_scene(
+    path: str | os.PathLike,
+    max_texture_size: int | None = None,
+    *,
+    scene_dataset: str | os.PathLike | None = None,
+) -> SceneMesh:
+    """Load a .glb / .gltf / .obj / .ply scene into one shade-able triangle soup in world frame.
 
     Args:
-        path: scene file (Y-up, metres).
+        path: the scene (habitat's ``habitat.simulator.scene``): a mesh file, or a
+            ``*.stage_config.json`` naming one; with ``scene_dataset``, also any stage that
+            dataset registers (habitat-sim matches the scene string as a substring).
         max_texture_size: if given, textures larger than this on a side are downscaled
             (nearest) to fit, to bound memory on texture-heavy scenes. Textures over 2**24
             texels are always downscaled to fit that.
+        scene_dataset: habitat's ``habitat.simulator.scene_dataset``: a
+            ``*.scene_dataset_config.json`` whose stage defaults / configs apply; None or
+            "default" for none.
+
+    The mesh is rotated from its file frame (:func:`habitat_fih.sim.frames.resolve_scene`: a
+    .glb without a stage config is Z-up, other files Y-up unless a config says otherwise) into
+    habitat's world frame; ``SceneMesh.frame`` records which frame that was.
 
     Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: unsupported extension, a file trimesh cannot parse, or no triangles.
+        FileNotFoundError: the scene file (or the scene dataset config) does not exist.
+        ValueError: unsupported extension, a file trimesh cannot parse, no triangles, or a bad
+            stage / scene-dataset config.
     """
-    p = Path(path)
+    resolved = resolve_scene(path, scene_dataset)
+    p = Path(resolved.asset)
     if not p.is_file():
         raise FileNotFoundError(f"scene file not found: {p}")
     ext = p.suffix.lower()
     if ext not in SUPPORTED_EXTENSIONS:
+        named = f" (named by {resolved.config})" if resolved.config else ""
         raise ValueError(
-            f"unsupported scene file {p}: expected one of {', '.join(SUPPORTED_EXTENSIONS)}"
+            f"unsupported scene file {p}{named}: expected one of {', '.join(SUPPORTED_EXTENSIONS)}"
         )
     if max_texture_size is not None and max_texture_size < 1:
         raise ValueError(f"max_texture_size must be a positive int, got {max_texture_size}")
@@ -290,16 +319,25 @@ def load_scene(path: str | os.PathLike, max_texture_size: int | None = None) -> 
                f"decoded; those materials render untextured")
         warnings.warn(msg, stacklevel=2)
 
-    mesh = _flatten(loaded, p, max_texture_size)
+    untextured = GLTF_DEFAULT_COLOR if ext in (".glb", ".gltf") else NEUTRAL_GREY
+    mesh = _flatten(loaded, p, max_texture_size, resolved.frame, untextured)
     if mesh is None:
         raise ValueError(f"scene file {p} has no triangles: expected at least one triangle mesh")
     return mesh
 
 
 def _flatten(
-    scene: trimesh.Scene, path: Path, max_texture_size: int | None
+    scene: trimesh.Scene,
+    path: Path,
+    max_texture_size: int | None,
+    frame: SceneFrame,
+    untextured: tuple[int, int, int],
 ) -> SceneMesh | None:
-    """Concatenate every triangle geometry instance of `scene` in world coordinates."""
+    """Concatenate every triangle geometry instance of `scene` in world coordinates.
+
+    Node transforms are applied first, then `frame`'s rotation (habitat-sim's order). Geometry
+    with no material and no colours gets the flat colour `untextured`.
+    """
     materials: list[Material] = []
     material_index: dict[int, int] = {}  # id(trimesh material) -> index in `materials`
     flat_index: dict[tuple[int, int, int], int] = {}  # flat RGB -> index in `materials`
@@ -326,7 +364,9 @@ def _flatten(
         if not isinstance(geom, trimesh.Trimesh) or len(geom.faces) == 0:
             continue
         n_v = len(geom.vertices)
-        v = trimesh.transform_points(np.asarray(geom.vertices, np.float64), transform)
+        v = frame.to_world(
+            trimesh.transform_points(np.asarray(geom.vertices, np.float64), transform)
+        )
         vis = geom.visual
         uv = None
         vcol = None
@@ -351,7 +391,7 @@ def _flatten(
             ids = np.array([add_flat(tuple(int(x) for x in c)) for c in uniq], dtype=np.int32)
             fmat = ids[inverse.reshape(-1)]
         else:
-            fmat = np.full(len(geom.faces), add_flat(NEUTRAL_GREY), dtype=np.int32)
+            fmat = np.full(len(geom.faces), add_flat(untextured), dtype=np.int32)
 
         verts.append(v.astype(np.float32))
         faces.append(np.asarray(geom.faces, dtype=np.int64) + offset)
@@ -387,6 +427,7 @@ def _flatten(
         materials=materials,
         uv=uv_all,
         vertex_colors=color_all,
+        frame=frame,
     )
 
 

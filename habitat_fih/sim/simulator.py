@@ -7,7 +7,10 @@ SoftSPL, Collisions, TopDownMap), and with habitat's ``ShortestPathFollower``.
 
 Back end (one instance per scene, kept in a small per-simulator LRU so episodes of the same scene
 reuse it):
-- :mod:`habitat_fih.sim.scene` loads the mesh (.glb/.gltf/.obj/.ply, Y-up metres) with textures;
+- :mod:`habitat_fih.sim.scene` loads the mesh (.glb/.gltf/.obj/.ply) with textures, in habitat's
+  Y-up world frame: file frames as habitat-sim v0.2.2 decides them (:mod:`habitat_fih.sim.frames`:
+  a .glb without a stage config is Z-up like MP3D; stage configs and
+  ``habitat.simulator.scene_dataset`` say otherwise);
 - :mod:`habitat_fih.sim.render` ray-casts RGB and planar depth with Embree (sensors of the same
   size at the same pose share one cast);
 - :mod:`habitat_fih.sim.navigation` builds a navigability grid from the agent's height, radius,
@@ -28,6 +31,7 @@ few centimetres outside the eroded area); farther away it is an error naming the
 from __future__ import annotations
 
 import logging
+import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,10 +53,12 @@ from habitat.core.simulator import (
 )
 from habitat.sims.habitat_simulator.actions import HabitatSimActions
 from habitat.utils.geometry_utils import quaternion_from_coeff
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from habitat_fih.config.default_structured_configs import FIHNavMeshSettingsConfig
 from habitat_fih.geometry.camera import pose_from_agent_state
 from habitat_fih.sim.follower import BoundGreedyFollower, GreedyGeodesicFollower
+from habitat_fih.sim.motion import try_step
 from habitat_fih.sim.navigation import NavGrid
 from habitat_fih.sim.render import CameraSpec, RayCaster
 from habitat_fih.sim.scene import SceneMesh, load_scene
@@ -121,6 +127,11 @@ class FIHSim(Simulator):
 
     def __init__(self, config: DictConfig) -> None:
         self.habitat_config = config
+        # a plain habitat SimulatorConfig (type: FIHSim-v0) has no navmesh_settings: defaults
+        nav = config.get("navmesh_settings")
+        self._navmesh_settings = (
+            nav if nav is not None else OmegaConf.structured(FIHNavMeshSettingsConfig)
+        )
         self._scene_cache: OrderedDict[str, SceneAssets] = OrderedDict()
         self._rng = np.random.default_rng(config.seed)
         agent_cfg = get_agent_config(config)
@@ -184,8 +195,9 @@ class FIHSim(Simulator):
         if scene_path in self._scene_cache:
             self._scene_cache.move_to_end(scene_path)
             return self._scene_cache[scene_path]
-        mesh = load_scene(scene_path)
+        mesh = load_scene(scene_path, scene_dataset=self.habitat_config.scene_dataset)
         a = self._agent_cfg
+        nav = self._navmesh_settings
         navgrid = NavGrid.from_mesh(
             mesh.vertices,
             mesh.faces,
@@ -193,6 +205,10 @@ class FIHSim(Simulator):
             agent_radius=float(a.radius),
             max_climb=float(a.max_climb),
             max_slope=float(a.max_slope),
+            cell_size=float(nav.cell_size),
+            region_min_size=int(nav.region_min_size),
+            field_cache_bytes=int(nav.field_cache_mb) * 2**20,
+            name=scene_path,
         )
         assets = SceneAssets(mesh=mesh, caster=RayCaster(mesh), navgrid=navgrid)
         self._scene_cache[scene_path] = assets
@@ -289,8 +305,11 @@ class FIHSim(Simulator):
             target = self._position + quaternion.rotate_vectors(
                 self._rotation, np.array([0.0, 0.0, -step])
             )
-            end = self.pathfinder.try_step(
-                self._position, target, bool(self.habitat_config.habitat_sim_v0.allow_sliding)
+            end = try_step(
+                self.pathfinder,
+                self._position,
+                target,
+                bool(self.habitat_config.habitat_sim_v0.allow_sliding),
             )[0]
             self._prev_collided = bool(
                 np.sum((end - self._position) ** 2) + 1e-5 < np.sum((target - self._position) ** 2)
@@ -298,8 +317,8 @@ class FIHSim(Simulator):
             self._position = np.asarray(end, dtype=np.float64)
         elif action_id in (HabitatSimActions.turn_left, HabitatSimActions.turn_right):
             sign = 1.0 if action_id == HabitatSimActions.turn_left else -1.0
-            angle = np.deg2rad(sign * float(self.habitat_config.turn_angle))
-            turn = np.quaternion(np.cos(angle / 2), 0.0, np.sin(angle / 2), 0.0)
+            angle = math.radians(sign * float(self.habitat_config.turn_angle))
+            turn = np.quaternion(math.cos(angle / 2), 0.0, math.sin(angle / 2), 0.0)
             self._rotation = (self._rotation * turn).normalized()
             self._prev_collided = False
         elif action_id == HabitatSimActions.stop:

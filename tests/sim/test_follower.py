@@ -11,6 +11,7 @@ import trimesh
 
 import habitat_fih  # noqa: F401  (installs the habitat-sim stand-ins)
 from habitat_fih.sim.follower import GreedyGeodesicFollower, turn, yaw_of
+from habitat_fih.sim.motion import try_step
 from habitat_fih.sim.navigation import NavGrid
 
 STOP, FORWARD, LEFT, RIGHT = 0, 1, 2, 3
@@ -98,7 +99,7 @@ def test_reaches_goal_and_stops(l_corridor: NavGrid, start: np.ndarray, yaw: flo
             forwards += 1
             heading = yaw_of(rot)
             target = pos + 0.25 * np.array([-math.sin(heading), 0.0, -math.cos(heading)])
-            pos = l_corridor.try_step(pos, target, True)[0]
+            pos = try_step(l_corridor, pos, target, True)[0]
         else:
             turns += 1
             rot = turn(rot, math.radians(15.0) * (1 if action == LEFT else -1))

@@ -55,7 +55,7 @@ def test_straight_into_wall_stops_at_wall(room: NavGrid, sliding: bool):
     assert pos[0] == pytest.approx(2.0, abs=1e-4)
     assert pos[2] == pytest.approx(R, abs=CELL / 2 + 1e-3)
     assert room.is_navigable(pos)
-    assert room.try_step(start, end, sliding)[0] == pytest.approx(pos)
+    assert try_step(room, start, end, sliding)[0] == pytest.approx(pos)
 
 
 def test_unobstructed_step_is_exact(room: NavGrid):

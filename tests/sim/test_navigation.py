@@ -217,10 +217,12 @@ def test_islands_unreachable_is_inf():
     assert g.geodesic_distance(P(50, 0, 50), [a]) == math.inf
     assert g.get_straight_shortest_path_points(a, b) == []
     rng = np.random.default_rng(0)
-    pts = [g.sample_navigable_point(rng) for _ in range(200)]
+    pts = [g.sample_navigable_point(rng, island="all") for _ in range(200)]
     assert all(g.is_navigable(p) for p in pts)
     xs = np.array([p[0] for p in pts])
     assert 0.3 < np.mean(xs < 5) < 0.7  # uniform over both rooms
+    default = [g.sample_navigable_point(rng) for _ in range(50)]  # the largest island only
+    assert len({g.island_id(p) for p in default}) == 1
     big = [g.sample_navigable_point(rng, island=g.island_id(a)) for _ in range(20)]
     assert all(p[0] < 5 for p in big)
 
@@ -295,10 +297,9 @@ def test_field_is_cached(l_corridor: NavGrid):
     assert f1 is f2 and t1 == t2
 
 
-def test_build_time_house_20m():
-    """A 20 x 20 m house with rooms builds quickly at 5 cm (REFERENCE: ~70 ms for 400 x 400)."""
-    import time
-
+def test_house_20m_rooms_and_doors():
+    """A 20 x 20 m house of 4 x 4 rooms joined by 1 m doors (its build time is measured by
+    benchmarks/bench_navmesh.py, not asserted here)."""
     parts = [
         box([0, -0.2, 0], [20, 0, 20]),
         *walls_around(0, 0, 20, 20),
@@ -310,10 +311,10 @@ def test_build_time_house_20m():
             parts.append(box([5 * k, -0.1, 5 * j + 3], [5 * k + 0.1, 2.6, 5 * j + 5]))
             parts.append(box([5 * j, -0.1, 5 * k], [5 * j + 2, 2.6, 5 * k + 0.1]))
             parts.append(box([5 * j + 3, -0.1, 5 * k], [5 * j + 5, 2.6, 5 * k + 0.1]))
-    t = time.perf_counter()
     g = build(parts)
-    elapsed = time.perf_counter() - t
-    assert elapsed < 2.0
+    assert not g.is_navigable(P(5.05, 0, 1.0))  # inside an inner wall
+    assert not g.is_navigable(P(5.05, 0, 2.0 + 0.05))  # the door post's wall end
+    assert g.is_navigable(P(5.05, 0, 2.5))  # the door
     # room centre to room centre through the doors in a straight line along z = 2.5
     assert g.geodesic_distance(P(2.5, 0, 2.5), [P(17.5, 0, 2.5)]) == pytest.approx(15.0, rel=0.01)
     d = g.geodesic_distance(P(2, 0, 2), [P(18, 0, 18)])

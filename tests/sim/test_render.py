@@ -147,6 +147,14 @@ def textured_quad_glb(
     write_glb(path, gltf, pos + uv + ind + img)
 
 
+def y_up(path):
+    """A Y-up stage config next to a fixture .glb (habitat-sim loads a bare .glb Z-up)."""
+    path = Path(path)
+    path.with_name(path.stem + ".stage_config.json").write_text(
+        json.dumps({"render_asset": path.name, "up": [0, 1, 0], "front": [0, 0, -1]}))
+    return path
+
+
 def png_bytes(texels: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(texels).save(buf, format="PNG")
@@ -355,7 +363,7 @@ def test_textured_quad_handcrafted_glb_samples_expected_texel(tmp_path):
     factor = [1.0, 0.5, 1.0, 1.0]
     path = tmp_path / "tex.glb"
     textured_quad_glb(path, pos, uvs, png_bytes(texels), factor)
-    scene = load_scene(path)
+    scene = load_scene(y_up(path))
     spec = CameraSpec(64, 64, 90.0)
     rgb = RayCaster(scene).render_view(np.eye(4), spec, depth=False).rgb
     pts = hit_on_plane_z(np.eye(4), spec, -2.0)
@@ -386,7 +394,7 @@ def test_textured_mesh_exported_by_trimesh(tmp_path):
                            process=False)
     path = tmp_path / "tm.glb"
     mesh.export(path)
-    scene = load_scene(path)
+    scene = load_scene(y_up(path))
     spec = CameraSpec(50, 50, 100.0)
     rgb = RayCaster(scene).render_view(np.eye(4), spec, depth=False).rgb
     pts = hit_on_plane_z(np.eye(4), spec, -1.0)
@@ -410,19 +418,19 @@ def test_flat_color_fallbacks(tmp_path):
     right = trimesh.Trimesh(rv, rf, process=False)
     path = tmp_path / "flat.glb"
     trimesh.Scene([left, middle, right]).export(path)
-    rc = RayCaster(load_scene(path))
+    rc = RayCaster(load_scene(y_up(path)))
     spec = CameraSpec(90, 30, 90.0)  # x range at z=-3 is [-3, 3]: 15 px per metre
     rgb = rc.render_view(np.eye(4), spec, depth=False).rgb
     np.testing.assert_array_equal(rgb[15, 15], [51, 102, 153])
     np.testing.assert_array_equal(rgb[15, 45], [10, 20, 30])
-    np.testing.assert_array_equal(rgb[15, 75], [128, 128, 128])
+    np.testing.assert_array_equal(rgb[15, 75], [255, 255, 255])  # glTF's default material
 
 
 def test_ktx2_texture_renders_untextured_with_one_warning(tmp_path):
     pos = np.array([[-1, -1, -2], [1, -1, -2], [1, 1, -2], [-1, 1, -2]], np.float64)
     uvs = np.array([[0, 1], [1, 1], [1, 0], [0, 0]], np.float64)
     path = tmp_path / "hm3d_like.glb"
-    textured_quad_glb(path, pos, uvs, None, [0.8, 0.6, 0.4, 1.0], ktx2=True)
+    textured_quad_glb(y_up(path), pos, uvs, None, [0.8, 0.6, 0.4, 1.0], ktx2=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scene = load_scene(path)

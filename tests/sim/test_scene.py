@@ -1,6 +1,9 @@
 """Tests for habitat_fih.sim.scene: loading, flattening, errors and vectorised shading.
 
 Fixtures are tiny meshes built with trimesh in tmp_path; expected values are computed by hand.
+A .glb without a stage config is loaded Z-up, as habitat-sim does: world (x, y, z) = (file x,
+file z, -file y); .gltf / .obj / .ply are Y-up (file = world). Frames are tested in
+test_frames.py.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ def test_round_trip_formats(tmp_path, ext):
     assert scene.vertices.dtype == np.float32 and scene.vertices.shape[1] == 3
     assert scene.faces.dtype == np.int32 and scene.faces.shape == (12, 3)
     assert scene.face_materials.shape == (12,) and scene.face_materials.dtype == np.int32
-    np.testing.assert_allclose(scene.bounds, [[-1, 0, -2], [3, 2.5, 1]], atol=1e-6)
+    # file bounds [[-1, 0, -2], [3, 2.5, 1]]; a .glb is Z-up: world = (x, z, -y)
+    expected = [[-1, -2, -2.5], [3, 1, 0]] if ext == ".glb" else [[-1, 0, -2], [3, 2.5, 1]]
+    np.testing.assert_allclose(scene.bounds, expected, atol=1e-6)
     assert scene.bounds.shape == (2, 3)
     # same surface: total area of a 4 x 2.5 x 3 box
     tris = scene.vertices[scene.faces].astype(float)
@@ -51,7 +56,8 @@ def test_scene_graph_transforms_are_applied(tmp_path):
     sc.export(path)
     scene = load_scene(path)
     assert scene.faces.shape == (36, 3)
-    np.testing.assert_allclose(scene.bounds, [[-0.5, -0.5, -4.5], [10.5, 2.5, 5.5]], atol=1e-6)
+    # file bounds [[-0.5, -0.5, -4.5], [10.5, 2.5, 5.5]], then Z-up: world = (x, z, -y)
+    np.testing.assert_allclose(scene.bounds, [[-0.5, -4.5, -2.5], [10.5, 5.5, 0.5]], atol=1e-6)
     # the red box's faces are the ones around x = 10 and carry its colour
     centres = scene.vertices[scene.faces].mean(axis=1)
     red = centres[:, 0] > 5
