@@ -160,10 +160,13 @@ def _reference_path(navgrid, path: list[np.ndarray], max_segment: float) -> list
     for b in path[1:]:
         a = out[-1]
         b = np.asarray(b, dtype=np.float64)
-        n = int(np.ceil(np.linalg.norm((b - a)[[0, 2]]) / max_segment))
+        n = int(np.ceil(math.hypot(b[0] - a[0], b[2] - a[2]) / max_segment))
         for i in range(1, n):
             p = a + (b - a) * i / n
-            p[1] = navgrid.floor_height(p)
+            # the floor the straight segment walks on: the interpolated point's cell, or one
+            # within 2 cm (a segment crossing a cell corner); else the nearest navigable floor
+            node = navgrid.locate(p, max_y_delta=0.5, tol=0.02)
+            p[1] = float(navgrid.node_y[node]) if node >= 0 else navgrid.floor_height(p)
             out.append(p)
         out.append(b)
     return [_r4(p) for p in out]
@@ -245,7 +248,11 @@ def sample_house_episodes(
         rollout = oracle_rollout(navgrid, start_r, rotation, goal_r, spec) if with_gt else ([], [])
         if rollout is None:
             continue
-        summary = analyse_path(meta, np.asarray(path, dtype=np.float64), yaw, obj)
+        # the instruction describes the reference path: the shortest path's corners resampled
+        # with the floor's heights (a straight corner-to-corner segment from a stair landing to
+        # the upper floor would otherwise dip below the upper floor and "visit" rooms downstairs)
+        reference = _reference_path(navgrid, path, spec.max_segment)
+        summary = analyse_path(meta, np.asarray(reference, dtype=np.float64), yaw, obj)
         tid = first_trajectory + n_traj
         for _ in range(instructions_per_path):
             eid = first_id + len(episodes)
@@ -257,7 +264,7 @@ def sample_house_episodes(
                 "start_position": _r4(start_r),
                 "start_rotation": rotation,
                 "goals": [{"position": _r4(goal_r), "radius": spec.goal_radius}],
-                "reference_path": _reference_path(navgrid, path, spec.max_segment),
+                "reference_path": reference,
                 "instruction": {"instruction_text": text, "instruction_tokens": []},
                 "info": {"geodesic_distance": round(geo, 4), "goal_object_id": obj["id"],
                          "goal_object": f"{obj['color']} {obj['label']}"},

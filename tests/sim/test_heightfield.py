@@ -13,14 +13,12 @@ import math
 import numpy as np
 import pytest
 import trimesh
+from navmeshes import P, box, build
 
 from habitat_fih.sim.navigation import NavGrid
 
 R, H, CLIMB = 0.1, 1.5, 0.2
 
-
-def P(x, y, z) -> np.ndarray:
-    return np.array([x, y, z], dtype=np.float64)
 
 
 def quad(corners) -> trimesh.Trimesh:
@@ -32,16 +30,6 @@ def floor(x0=0.0, z0=0.0, x1=10.0, z1=10.0, y=0.0) -> trimesh.Trimesh:
     return quad([[x0, y, z0], [x0, y, z1], [x1, y, z1], [x1, y, z0]])
 
 
-def box(lo, hi) -> trimesh.Trimesh:
-    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
-    b = trimesh.creation.box(extents=hi - lo)
-    b.apply_translation((lo + hi) / 2)
-    return b
-
-
-def build(parts, **kw) -> NavGrid:
-    m = trimesh.util.concatenate(parts)
-    return NavGrid.from_mesh(m.vertices, m.faces, **kw)
 
 
 def wrap(a, c, r: float, u) -> float:

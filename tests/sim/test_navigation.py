@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import trimesh
+from navmeshes import P, box, build
 
 import habitat_fih  # noqa: F401  (installs the habitat-sim stand-ins)
 from habitat_fih.sim.navigation import NavGrid
@@ -17,16 +18,6 @@ from habitat_fih.sim.navigation import NavGrid
 R = 0.1  # agent radius (habitat default)
 
 
-def box(lo, hi) -> trimesh.Trimesh:
-    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
-    b = trimesh.creation.box(extents=hi - lo)
-    b.apply_translation((lo + hi) / 2)
-    return b
-
-
-def build(parts, **kw) -> NavGrid:
-    m = trimesh.util.concatenate(parts)
-    return NavGrid.from_mesh(m.vertices, m.faces, **kw)
 
 
 def walls_around(x0, z0, x1, z1, y0=-0.1, y1=2.5, t=0.1) -> list[trimesh.Trimesh]:
@@ -37,9 +28,6 @@ def walls_around(x0, z0, x1, z1, y0=-0.1, y1=2.5, t=0.1) -> list[trimesh.Trimesh
         box([x1, y0, z0], [x1 + t, y1, z1]),
     ]
 
-
-def P(x, y, z) -> np.ndarray:
-    return np.array([x, y, z], dtype=np.float64)
 
 
 def _angle(v) -> float:

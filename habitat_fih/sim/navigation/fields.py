@@ -8,12 +8,20 @@ front ``{D = T}`` (T a little below the smallest known time on the band's inner 
 minimum with known values; sheets are processed in order of arrival until nothing improves, so
 paths that go up one staircase and down another are found too. Unreachable is ``inf``.
 
+*Bounded fields.* A field may be computed only inside the square of half-width ``reach`` around
+the target (every sheet cut to it). A path of length L stays within L of the target, so every
+value ``<= reach`` of a bounded field is exact (the true path lies in the square); a larger or
+infinite value only says "further than reach" and the caller recomputes with a larger square
+(:meth:`habitat_fih.sim.navigation.NavGrid.geodesic_distance` doubles it). Per goal, fast marching
+then costs the area around the goal that the queries need, not the whole island.
+
 :class:`FieldCache` keeps computed fields (float32, one value per node) up to a byte budget,
 least recently used first out.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -45,16 +53,56 @@ def _centres(s: Sheet, x0: float, z0: float, cs: float) -> tuple[np.ndarray, np.
     return cx[None, :], cz[:, None]
 
 
+def _restrict(s: Sheet, box: tuple[int, int, int, int] | None) -> Sheet | None:
+    """Sheet ``s`` cut to the cell box ``(iz0, ix0, iz1, ix1)`` (inclusive); None when disjoint."""
+    if box is None:
+        return s
+    bz0, bx0, bz1, bx1 = box
+    z0, x0 = max(bz0, s.iz0), max(bx0, s.ix0)
+    z1, x1 = min(bz1, s.iz0 + s.h - 1), min(bx1, s.ix0 + s.w - 1)
+    if z0 > z1 or x0 > x1:
+        return None
+    if (z0, x0, z1, x1) == (s.iz0, s.ix0, s.iz0 + s.h - 1, s.ix0 + s.w - 1):
+        return s
+    r, c = np.divmod(s.flat.astype(np.int64), s.w)
+    r += s.iz0
+    c += s.ix0
+    inside = (r >= z0) & (r <= z1) & (c >= x0) & (c <= x1)
+    if not inside.any():
+        return None
+    h, w = z1 - z0 + 1, x1 - x0 + 1
+    ry, cx = z0 - s.iz0, x0 - s.ix0
+    return Sheet(
+        s.island, z0, x0, h, w, s.nodes[inside], (r[inside] - z0) * w + (c[inside] - x0),
+        s.mask[ry : ry + h, cx : cx + w], s.speed[ry : ry + h, cx : cx + w],
+    )
+
+
 def compute_field(
     sheets: SheetSet, num_nodes: int, origin: tuple[float, float], cell_size: float,
     tnode: int, tp: np.ndarray, node_centre: Callable[[int], tuple[float, float]],
-) -> np.ndarray:
-    """Travel-time field float64 [N] of the whole island of ``tnode`` (inf elsewhere) from point ``tp``."""
+    reach: float = _INF,
+) -> tuple[np.ndarray, bool]:
+    """Travel-time field float64 [N] from point ``tp`` (node ``tnode``) over its island, inside the
+    square of half-width ``reach`` metres around ``tp`` (module docstring); inf elsewhere.
+
+    Returns ``(field, complete)``: ``complete`` when the square held every sheet of the island
+    whole (the field is then exact everywhere).
+    """
     cs = cell_size
     x0, z0 = origin
     D = np.full(num_nodes, _INF)
     s0 = int(sheets.node_sheet[tnode])
-    sheet = sheets.sheets[s0]
+    island_sheets = sheets.island_sheets[sheets.sheets[s0].island]
+    box = None
+    if np.isfinite(reach):
+        box = (
+            int(np.floor((tp[2] - reach - z0) / cs)), int(np.floor((tp[0] - reach - x0) / cs)),
+            int(np.floor((tp[2] + reach - z0) / cs)), int(np.floor((tp[0] + reach - x0) / cs)),
+        )
+    cut = {sid: _restrict(sheets.sheets[sid], box) for sid in island_sheets}
+    complete = all(cut[sid] is sheets.sheets[sid] for sid in island_sheets)
+    sheet = cut[s0]
     cx, cz = _centres(sheet, x0, z0, cs)
     r0 = cs
     dist = np.hypot(cx - tp[0], cz - tp[2])
@@ -64,17 +112,17 @@ def compute_field(
     vals = np.where(phi.ravel() < 0, dist.ravel() / speed, r0 + t)
     D[sheet.nodes] = vals[sheet.flat]
     tcx, tcz = node_centre(tnode)
-    D[tnode] = min(D[tnode], float(np.hypot(tcx - tp[0], tcz - tp[2])))
-    sheet_ids = sheets.island_sheets[sheet.island]
+    D[tnode] = min(D[tnode], math.hypot(tcx - float(tp[0]), tcz - float(tp[2])))
+    sheet_ids = [sid for sid in island_sheets if cut[sid] is not None]
     if len(sheet_ids) == 1:
-        return D
-    last = {sid: np.full(len(sheets.sheets[sid].nodes), _INF) for sid in sheet_ids}
+        return D, complete
+    last = {sid: np.full(len(cut[sid].nodes), _INF) for sid in sheet_ids}
     last[s0] = D[sheet.nodes].copy()
     tol = 1e-4
     for _ in range(8 * len(sheet_ids)):
         best_sid, best_val = -1, _INF
         for sid in sheet_ids:
-            cur = D[sheets.sheets[sid].nodes]
+            cur = D[cut[sid].nodes]
             imp = cur < last[sid] - tol
             if imp.any():
                 v = float(cur[imp].min())
@@ -82,9 +130,9 @@ def compute_field(
                     best_sid, best_val = sid, v
         if best_sid < 0:
             break
-        _continue_into(sheets.sheets[best_sid], D, last[best_sid], cs)
-        last[best_sid] = D[sheets.sheets[best_sid].nodes].copy()
-    return D
+        _continue_into(cut[best_sid], D, last[best_sid], cs)
+        last[best_sid] = D[cut[best_sid].nodes].copy()
+    return D, complete
 
 
 def _continue_into(s: Sheet, D: np.ndarray, last: np.ndarray, cs: float) -> None:
@@ -125,7 +173,8 @@ def _continue_into(s: Sheet, D: np.ndarray, last: np.ndarray, cs: float) -> None
 
 
 class FieldCache:
-    """Fields keyed by target (rounded to 0.1 mm), evicted least-recently-used past ``max_bytes``.
+    """Fields ``(target node, field, reach)`` keyed by target (rounded to 0.1 mm), evicted
+    least-recently-used past ``max_bytes``.
 
     The newest field is always kept, even when it alone exceeds the budget.
     """
@@ -134,7 +183,9 @@ class FieldCache:
         if max_bytes < 0:
             raise ValueError(f"field cache budget must be >= 0 bytes, got {max_bytes}")
         self.max_bytes = int(max_bytes)
-        self._items: OrderedDict[tuple[float, float, float], tuple[int, np.ndarray]] = OrderedDict()
+        self._items: OrderedDict[tuple[float, float, float], tuple[int, np.ndarray, float]] = (
+            OrderedDict()
+        )
         self.nbytes = 0
 
     @staticmethod
@@ -147,14 +198,15 @@ class FieldCache:
             self._items.move_to_end(key)
         return hit
 
-    def put(self, key, value: tuple[int, np.ndarray]) -> None:
+    def put(self, key, value: tuple[int, np.ndarray, float]) -> None:
+        """Store ``(target node, field, reach)`` (reach inf: a complete field)."""
         old = self._items.pop(key, None)
         if old is not None:
             self.nbytes -= old[1].nbytes
         self._items[key] = value
         self.nbytes += value[1].nbytes
         while self.nbytes > self.max_bytes and len(self._items) > 1:
-            _, (_, field) = self._items.popitem(last=False)
+            _, (_, field, _) = self._items.popitem(last=False)
             self.nbytes -= field.nbytes
 
     def __len__(self) -> int:

@@ -355,7 +355,8 @@ class NavGrid:
         """Shortest walking distance (3-D length along the floor) from ``start`` to the nearest target.
 
         ``inf`` when no target is reachable or ``start`` is off the grid. Off-grid targets are
-        snapped. Never below the 3-D straight-line distance to the (snapped) target.
+        snapped. Never below the 3-D straight-line distance to the (snapped) target. Fields are
+        bounded around each target and grown until the start's value is exact (:mod:`.fields`).
         """
         tgts = np.asarray(targets, dtype=np.float64)
         if tgts.ndim == 1:
@@ -365,10 +366,9 @@ class NavGrid:
             return _INF
         best = _INF
         for t in tgts:
-            tnode, field = self._field_for(t)
+            tnode, field, tp = self._field_valid_at(t, node, p)
             if tnode < 0 or self.node_island[tnode] != self.node_island[node]:
                 continue
-            _, tp = self._locate_or_snap(t)
             value = self._interp(field, node, p, tnode, tp)
             ty = float(self.node_y[tnode])
             straight = min(_dist3(p, (tp[0], ty, tp[2])), _dist3(p, tp))
@@ -376,27 +376,49 @@ class NavGrid:
         return float(best)
 
     def distance_field(self, target: np.ndarray) -> tuple[int, np.ndarray]:
-        """``(target node, travel-time per node float32 [N])`` for ``target`` (cached; node -1 if off-grid)."""
-        return self._field_for(np.asarray(target, dtype=np.float64))
+        """``(target node, travel-time per node float32 [N])`` over the target's whole island
+        (cached; node -1 if off-grid)."""
+        tnode, field, _ = self._field_for(np.asarray(target, dtype=np.float64), _INF)
+        return tnode, field
 
     @property
     def field_cache(self) -> FieldCache:
         return self._fields
 
-    def _field_for(self, target: np.ndarray) -> tuple[int, np.ndarray]:
+    #: First bound of a field: twice the straight distance to the query plus this (metres).
+    FIELD_MARGIN = 3.0
+
+    def _field_valid_at(self, target: np.ndarray, node: int, p: np.ndarray):
+        """``(target node, field, snapped target)`` whose value at ``node`` is exact: a bounded
+        field is grown (doubled) until the value is within its bound."""
+        t = np.asarray(target, dtype=np.float64)
+        reach = 2.0 * math.hypot(float(p[0]) - float(t[0]), float(p[2]) - float(t[2])) + self.FIELD_MARGIN
+        while True:
+            tnode, field, freach = self._field_for(t, reach)
+            if tnode < 0:
+                return -1, field, t
+            value = float(field[node])
+            # exact when within the bound (a cell's interpolation reaches one cell further)
+            if freach == _INF or value <= freach - 2.0 * self.cell_size:
+                _, tp = self._locate_or_snap(t)
+                return tnode, field, tp
+            reach = 2.0 * freach if not np.isfinite(value) else max(2.0 * freach, 1.5 * value)
+
+    def _field_for(self, target: np.ndarray, reach: float) -> tuple[int, np.ndarray, float]:
+        """Cached ``(target node, field, reach)`` with a bound of at least ``reach`` (inf: complete)."""
         key = FieldCache.key(target)
         hit = self._fields.get(key)
-        if hit is not None:
+        if hit is not None and hit[2] >= reach:
             return hit
         tnode, tp = self._locate_or_snap(target)
         if tnode < 0:
-            result = (-1, np.zeros(0, dtype=np.float32))
+            result = (-1, np.zeros(0, dtype=np.float32), _INF)
         else:
-            field = compute_field(
+            field, complete = compute_field(
                 self._sheets, self.num_nodes, (self.x0, self.z0), self.cell_size, tnode, tp,
-                self.cell_centre,
+                self.cell_centre, reach,
             )
-            result = (tnode, field.astype(np.float32))
+            result = (tnode, field.astype(np.float32), _INF if complete else float(reach))
         self._fields.put(key, result)
         return result
 
@@ -434,10 +456,11 @@ class NavGrid:
         Steepest descent over linked cells on the end's field, then line-of-sight simplification.
         """
         node, p = self._locate_or_snap(start)
-        tnode, field = self._field_for(np.asarray(end, dtype=np.float64))
-        if node < 0 or tnode < 0 or not np.isfinite(field[node]):
+        if node < 0:
             return []
-        _, tp = self._locate_or_snap(end)
+        tnode, field, tp = self._field_valid_at(np.asarray(end, dtype=np.float64), node, p)
+        if tnode < 0 or not np.isfinite(field[node]):
+            return []
         chain = [node]
         seen = {node}
         cur = node

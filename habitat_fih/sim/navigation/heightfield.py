@@ -270,22 +270,35 @@ def _column_nodes(order, col, lo, hi, wk, st, box, max_climb, agent_height, merg
 
 # ---------------------------------------------------------------------------- graph
 @nb.njit(cache=True)
+def next_column(col, i, j, d, nx, nz):
+    """First node ``>= j`` of the column next to node ``i``'s in direction ``d`` (0: +x, 1: +z) and
+    that column's id; ``(j, -1)`` at the grid's edge. ``j`` only moves forward as ``i`` does
+    (nodes sorted by column), so a sweep over all nodes is linear."""
+    c = col[i]
+    if d == 0:
+        if c % nx + 1 >= nx:
+            return j, -1
+        tc = c + 1
+    else:
+        if c // nx + 1 >= nz:
+            return j, -1
+        tc = c + nx
+    n = col.shape[0]
+    while j < n and col[j] < tc:
+        j += 1
+    return j, tc
+
+
+@nb.njit(cache=True)
 def _link(col, y, ceil, nx, nz, max_climb, agent_height, tol, nbr):
     """Fill ``nbr [N, 4]`` (+x, -x, +z, -z) for nodes sorted by (column, height)."""
     n = col.shape[0]
-    for d in range(2):  # +x (offset 1), +z (offset nx); the reverse links mirror them
-        off = 1 if d == 0 else nx
+    for d in range(2):  # +x, +z; the reverse links mirror them
         j = 0
         for i in range(n):
-            c = col[i]
-            if d == 0:
-                if c % nx + 1 >= nx:
-                    continue
-            elif c // nx + 1 >= nz:
+            j, tc = next_column(col, i, j, d, nx, nz)
+            if tc < 0:
                 continue
-            tc = c + off
-            while j < n and col[j] < tc:
-                j += 1
             best = -1
             best_dy = np.inf
             q = j

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from habitat_fih.sim.navigation.heightfield import components
+from habitat_fih.sim.navigation.heightfield import column_box, components, next_column
 
 __all__ = ["Sheet", "SheetSet", "build_sheets", "BAND_CELLS"]
 
@@ -59,18 +59,11 @@ def _cliffs(col, nbr, nx, nz, comp, n_comp):
     n = col.shape[0]
     bad = np.zeros(n_comp, dtype=np.bool_)
     for d in range(2):
-        off = 1 if d == 0 else nx
         j = 0
         for i in range(n):
-            c = col[i]
-            if d == 0:
-                if c % nx + 1 >= nx:
-                    continue
-            elif c // nx + 1 >= nz:
+            j, tc = next_column(col, i, j, d, nx, nz)
+            if tc < 0:
                 continue
-            tc = c + off
-            while j < n and col[j] < tc:
-                j += 1
             q = j
             while q < n and col[q] == tc:
                 if comp[q] == comp[i] and nbr[i, 2 * d] != q:
@@ -106,20 +99,6 @@ def _sloped(y, nbr):
                 out[i] = True
                 break
     return out
-
-
-@nb.njit(cache=True)
-def _box(ext, col, nx):
-    ix0 = iz0 = 2**62
-    ix1 = iz1 = -1
-    for e in ext:
-        ix = col[e] % nx
-        iz = col[e] // nx
-        ix0 = min(ix0, ix)
-        ix1 = max(ix1, ix)
-        iz0 = min(iz0, iz)
-        iz1 = max(iz1, iz)
-    return ix0, iz0, iz1 - iz0 + 1, ix1 - ix0 + 1
 
 
 @nb.njit(cache=True)
@@ -286,7 +265,7 @@ def build_sheets(col, y, nbr, nx, nz, cell_size, agent_height, island, n_islands
 
 def _make_sheet(isl: int, ext: np.ndarray, col: np.ndarray, nx: int, speed: np.ndarray) -> Sheet:
     nodes = np.asarray(ext, dtype=np.int32 if len(col) < 2**31 else np.int64)
-    ix0, iz0, h, w = (int(v) for v in _box(nodes, col, nx))
+    ix0, iz0, h, w = (int(v) for v in column_box(col[nodes], nx))
     flat = np.empty(len(nodes), dtype=np.int32 if h * w < 2**31 else np.int64)
     mask = np.ones(h * w, dtype=bool)
     sp = np.ones(h * w, dtype=np.float32)
