@@ -435,7 +435,7 @@ def print_table(r: dict) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenes", nargs="+", default=list(SCENE_NAMES), choices=SCENE_NAMES)
-    ap.add_argument("--work-dir", default=str(REPO / "data" / "parity"))
+    ap.add_argument("--work-dir", default=str(REPO / "outputs" / "parity"))
     ap.add_argument("--root", default=DEFAULT_ROOT, help="habitat-sim chroot made by setup.sh")
     ap.add_argument("--run-sh", default=DEFAULT_RUN_SH)
     ap.add_argument("--force-hsim", action="store_true", help="rerun the probe even if cached")

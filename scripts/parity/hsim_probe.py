@@ -3,7 +3,7 @@
 Usage (from the host, the checkout is /proj inside):
 
     bash /work/shared/habitat-sim/run.sh /tmp/fih-hsim /work/main \
-        python scripts/parity/hsim_probe.py /proj/data/parity/<scene>/job.json
+        python scripts/parity/hsim_probe.py /proj/outputs/parity/<scene>/job.json
 
 Job (JSON):
     scene        path of the .glb (loaded as a stage, no stage config: habitat-sim treats it as Z-up)

@@ -81,6 +81,22 @@ def test_single_sided_wall_blocks_and_the_path_goes_around_its_end(single_wall: 
         assert not single_wall.is_navigable(P(x, 0, 4.0))
 
 
+def test_bounded_field_grows_until_the_path_fits(single_wall: NavGrid):
+    """Start and goal 1 m apart on either side of the wall: the first field (a square of 2 x 1 + 3
+    m around the goal) cannot hold the 12 m way round the wall's end; the answer is still exact."""
+    a, b = (4.5, 2.0), (5.5, 2.0)
+    expected = around_end(a, (5, 8), b, R)  # 12.0 m
+    assert single_wall.geodesic_distance(P(a[0], 0, a[1]), [P(b[0], 0, b[1])]) == pytest.approx(
+        expected, rel=0.02
+    )
+    (_, _, reach), = [v for k, v in single_wall.field_cache._items.items() if k[0] == 5.5]
+    assert reach == math.inf or reach >= expected
+    # the path's own points agree with it
+    pts = single_wall.get_straight_shortest_path_points(P(a[0], 0, a[1]), P(b[0], 0, b[1]))
+    length = sum(math.dist(p, q) for p, q in zip(pts[:-1], pts[1:], strict=True))
+    assert length == pytest.approx(expected, rel=0.03)
+
+
 def test_wall_flush_with_the_ceiling_coincident_faces():
     """Room 6 x 4 m with a 2.6 m ceiling slab; an inner box wall x in [3, 3.1], z in [0, 3] whose top
     face coincides with the ceiling's underside; the way round is the 1 m gap at z in [3, 4]."""
