@@ -14,6 +14,7 @@ smoothed along links (~0.25 m), so slopes and stairs count their 3-D length.
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass
 
 import numba as nb
@@ -111,38 +112,60 @@ def _fill(ext, col, nx, ix0, iz0, w, speed, flat, mask, sp):
         sp[f] = speed[e]
 
 
-def _slope_speed(y: np.ndarray, nbr: np.ndarray, cell_size: float) -> np.ndarray:
-    """Per-node speed ``1/sqrt(1 + |grad y|^2)`` of the floor height smoothed along links (~0.25 m)."""
-    n = len(y)
-    active = _sloped(y, nbr)
-    speed = np.ones(n, dtype=np.float32)
-    if not active.any():
-        return speed
-    y = y.astype(np.float64)
-    sigma_cells = 0.25 / cell_size
-    iterations = int(np.ceil(sigma_cells**2 / 0.4))
-    for _ in range(int(np.ceil(3 * sigma_cells))):  # dilate the sloped set by the smoothing reach
+@nb.njit(cache=True)
+def _smoothed_speed(y, nbr, active, dilate, iterations, cs, speed):
+    """Dilate ``active`` by ``dilate`` link hops, Jacobi-smooth the heights of the active nodes
+    (``iterations`` rounds of the mean over the node and its links), and write
+    ``1/sqrt(1 + |grad y|^2)`` (central differences along links) into ``speed`` there."""
+    n = y.shape[0]
+    for _ in range(dilate):
         grown = active.copy()
-        for d in range(4):
-            m = nbr[:, d]
-            grown[m[(m >= 0) & active]] = True
+        for i in range(n):
+            if active[i]:
+                for d in range(4):
+                    m = nbr[i, d]
+                    if m >= 0:
+                        grown[m] = True
         active = grown
     idx = np.flatnonzero(active)
-    nb_ = nbr[idx]
-    nbv = nb_ >= 0
-    nbi = np.maximum(nb_, 0)
-    count = 1.0 + nbv.sum(axis=1)
-    ys = y.copy()
+    cur = y.astype(np.float64)
+    nxt = cur.copy()
     for _ in range(iterations):
-        ys[idx] = (ys[idx] + np.where(nbv, ys[nbi], 0.0).sum(axis=1)) / count
-    grads = []
-    for a, b in ((0, 1), (2, 3)):
-        pa, pb = nb_[:, a], nb_[:, b]
-        ya = np.where(pa >= 0, ys[np.maximum(pa, 0)], ys[idx])
-        yb = np.where(pb >= 0, ys[np.maximum(pb, 0)], ys[idx])
-        span = ((pa >= 0).astype(float) + (pb >= 0)) * cell_size
-        grads.append(np.divide(ya - yb, span, out=np.zeros(len(idx)), where=span > 0))
-    speed[idx] = 1.0 / np.sqrt(1.0 + grads[0] ** 2 + grads[1] ** 2)
+        for i in idx:
+            acc = cur[i]
+            cnt = 1.0
+            for d in range(4):
+                m = nbr[i, d]
+                if m >= 0:
+                    acc += cur[m]
+                    cnt += 1.0
+            nxt[i] = acc / cnt
+        for i in idx:
+            cur[i] = nxt[i]
+    for i in idx:
+        g2 = 0.0
+        for a, b in ((0, 1), (2, 3)):
+            pa = nbr[i, a]
+            pb = nbr[i, b]
+            ya = cur[pa] if pa >= 0 else cur[i]
+            yb = cur[pb] if pb >= 0 else cur[i]
+            span = ((1.0 if pa >= 0 else 0.0) + (1.0 if pb >= 0 else 0.0)) * cs
+            if span > 0:
+                g = (ya - yb) / span
+                g2 += g * g
+        speed[i] = 1.0 / math.sqrt(1.0 + g2)
+
+
+def _slope_speed(y: np.ndarray, nbr: np.ndarray, cell_size: float) -> np.ndarray:
+    """Per-node speed ``1/sqrt(1 + |grad y|^2)`` of the floor height smoothed along links (~0.25 m)."""
+    active = _sloped(y, nbr)
+    speed = np.ones(len(y), dtype=np.float32)
+    if not active.any():
+        return speed
+    sigma_cells = 0.25 / cell_size
+    iterations = int(np.ceil(sigma_cells**2 / 0.4))
+    dilate = int(np.ceil(3 * sigma_cells))  # the smoothing's reach
+    _smoothed_speed(y, nbr, active, dilate, iterations, float(cell_size), speed)
     return speed
 
 
