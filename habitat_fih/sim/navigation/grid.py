@@ -392,6 +392,9 @@ class NavGrid:
         """``(target node, field, snapped target)`` whose value at ``node`` is exact: a bounded
         field is grown (doubled) until the value is within its bound."""
         t = np.asarray(target, dtype=np.float64)
+        tnode, tp = self._locate_or_snap(t)
+        if tnode < 0 or self.node_island[tnode] != self.node_island[node]:
+            return -1, np.zeros(0, dtype=np.float32), t  # unreachable: no field needed
         reach = 2.0 * math.hypot(float(p[0]) - float(t[0]), float(p[2]) - float(t[2])) + self.FIELD_MARGIN
         while True:
             tnode, field, freach = self._field_for(t, reach)
@@ -400,7 +403,6 @@ class NavGrid:
             value = float(field[node])
             # exact when within the bound (a cell's interpolation reaches one cell further)
             if freach == _INF or value <= freach - 2.0 * self.cell_size:
-                _, tp = self._locate_or_snap(t)
                 return tnode, field, tp
             reach = 2.0 * freach if not np.isfinite(value) else max(2.0 * freach, 1.5 * value)
 
