@@ -148,6 +148,16 @@ def test_table_top_blocks_the_floor_under_it():
     assert g.sample_navigable_point(np.random.default_rng(0))[1] == pytest.approx(0.0)
 
 
+def test_islands_under_region_min_size_are_dropped():
+    """A 0.8 x 0.8 m stool top (0.6 x 0.6 m after erosion: 144 cells < 20^2) is dropped as Recast
+    drops regions under minRegionArea; region_min_size=0 keeps it."""
+    parts = [floor(), box([4, 0, 4], [4.8, 0.5, 4.8])]
+    assert not build(parts).is_navigable(P(4.4, 0.5, 4.4), max_y_delta=0.1)
+    kept = build(parts, region_min_size=0)
+    assert kept.is_navigable(P(4.4, 0.5, 4.4), max_y_delta=0.1)
+    assert len(kept.island_sizes) == 2 and min(kept.island_sizes) == 12 * 12
+
+
 def test_agent_passes_under_a_shelf_whose_underside_is_1_6_m_high():
     g = build([floor(), box([4, 1.6, 4], [6, 1.8, 6])])
     assert g.is_navigable(P(5, 0, 5))

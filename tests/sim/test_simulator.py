@@ -169,3 +169,18 @@ def test_bad_inputs_give_one_clear_error(tmp_path, data_root):
     )
     with pytest.raises(ValueError, match="NoSuchSensor"):
         make_sim("FIHSim-v0", config=bad_sensor.habitat.simulator)
+
+
+def test_navmesh_settings_reach_the_grid(data_root):
+    """habitat.simulator.navmesh_settings (habitat-sim's NavMeshSettings names) configure the grid:
+    a 10 cm grid has about a quarter of the 5 cm grid's cells over the same floor."""
+    with Env(config=_config(data_root)) as env:
+        fine = env.sim.pathfinder
+        assert fine.cell_size == 0.05
+        fine_area = fine.num_nodes * fine.cell_size**2
+    cfg = _config(data_root, "habitat.simulator.navmesh_settings.cell_size=0.1",
+                  "habitat.simulator.navmesh_settings.region_min_size=0")
+    with Env(config=cfg) as env:
+        coarse = env.sim.pathfinder
+        assert coarse.cell_size == 0.1
+        assert coarse.num_nodes * 0.01 == pytest.approx(fine_area, rel=0.15)

@@ -12,7 +12,9 @@ on a floating-point tie; every rule is a function of the SET of (oriented) trian
 corner and duplicated faces do not change the result):
 
 * A column square is closed, widened by :data:`CELL_EPS` ``* cell_size``: a face exactly on a
-  cell boundary (a wall at x = 5.000 m) covers both cells.
+  cell boundary (a wall at x = 5.000 m) covers both cells. A walkable face that only grazes a
+  column (its part there is no wider than the widening) is solid there but not floor: a table
+  top ending on a cell boundary does not make the next column walkable.
 * A triangle is *walkable-sloped* when its front face (counter-clockwise winding, glTF's and
   Recast's convention) points up within ``max_slope``: ``n_y >= cos(max_slope) |n|``. As in
   habitat-sim, the top of a single-sided ceiling (its front faces down) is not walkable -- with the
@@ -169,7 +171,10 @@ def _rasterise_band(tris, walk, steep, tri_ids, r0, r1, x0, z0, cs, nx, eps,
                 out_col[k] = r * nx + col
                 out_lo[k] = ylo
                 out_hi[k] = yhi
-                out_walk[k] = walk[t]
+                # a face that only grazes the column (within the widening of its square) is
+                # solid there but no floor: a floor or table top ending on a cell boundary does
+                # not make the next column walkable
+                out_walk[k] = walk[t] and bx1 - bx0 > 2.0 * eps and bz1 - bz0 > 2.0 * eps
                 out_steep[k] = steep[t]
                 out_box[k, 0] = bx0
                 out_box[k, 1] = bx1
