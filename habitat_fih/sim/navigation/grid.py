@@ -28,12 +28,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from habitat_fih.sim.navigation.fields import FieldCache, compute_field
-from habitat_fih.sim.navigation.heightfield import (
-    Heightfield,
-    build_heightfield,
-    column_box,
-    components,
-)
+from habitat_fih.sim.navigation.graph import column_box, components
+from habitat_fih.sim.navigation.heightfield import Heightfield, build_heightfield
 from habitat_fih.sim.navigation.sheets import build_sheets
 
 __all__ = ["NavGrid", "walk_segment", "segment_clear", "DEFAULT_FIELD_CACHE_BYTES"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from habitat_fih.sim.navigation.heightfield import column_box, components, next_column
+from habitat_fih.sim.navigation.graph import column_box, components, next_column
 
 __all__ = ["Sheet", "SheetSet", "build_sheets", "BAND_CELLS"]
 
