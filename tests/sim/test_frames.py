@@ -236,3 +236,26 @@ def test_gltf_primitive_without_material_is_white_obj_stays_grey(tmp_path):
         mesh = load_scene(write(tmp_path / f"plain{ext}", WORLD))
         out = mesh.shade(np.arange(4), np.full(4, 0.2), np.full(4, 0.3))
         np.testing.assert_array_equal(out, np.full((4, 3), expected), err_msg=ext)
+
+
+def test_z_up_glb_and_y_up_obj_twin_navigate_the_same(tmp_path):
+    """A room (floor + a single-sided wall quad) written Z-up as .glb and Y-up as .obj: FIHSim-v0's
+    grid has the same navigable set and geodesics in world coordinates; the wall blocks in both."""
+    from habitat_fih.sim.navigation import NavGrid
+
+    world = np.array([[0, 0, 0], [0, 0, 8], [8, 0, 8], [8, 0, 0],  # floor, front face up
+                      [4, 0, 0], [4, 0, 6], [4, 2.5, 6], [4, 2.5, 0]], float)  # wall at x = 4
+    faces = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6], [4, 6, 7]])
+    zup = world[:, [0, 2, 1]] * np.array([1.0, -1.0, 1.0])  # file (x, y, z) = world (x, -z, y)
+    trimesh.Trimesh(zup, faces, process=False).export(tmp_path / "room.glb")
+    trimesh.Trimesh(world, faces, process=False).export(tmp_path / "room.obj")
+    grids = []
+    for name in ("room.glb", "room.obj"):
+        mesh = load_scene(tmp_path / name)
+        grids.append(NavGrid.from_mesh(mesh.vertices, mesh.faces, name=name))
+    a, b = grids
+    assert np.array_equal(a.node_col, b.node_col) and (a.x0, a.z0) == (b.x0, b.z0)
+    np.testing.assert_allclose(a.node_y, b.node_y, atol=1e-6)
+    start, goal = np.array([2.0, 0, 2]), np.array([6.0, 0, 2])
+    da, db = a.geodesic_distance(start, [goal]), b.geodesic_distance(start, [goal])
+    assert da == pytest.approx(db, abs=1e-6) and da > 2 * np.hypot(2, 4)  # round the wall's end
