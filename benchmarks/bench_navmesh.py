@@ -85,35 +85,12 @@ def _pin(spec: dict) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (spec["max_bytes"], spec["max_bytes"]))
 
 
-def _island_sizes(nav):
-    sizes = nav.island_sizes
-    return sizes() if callable(sizes) else sizes
-
-
-def _num_nodes(nav) -> int:
-    n = nav.num_nodes
-    return int(n() if callable(n) else n)
-
-
 def _goals(nav, n: int, seed: int):
-    """``n`` random navigable points, on the largest island where the API allows choosing it."""
+    """``n`` random navigable points on the largest island (NavGrid's default)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    if hasattr(nav, "sample_navigable_point"):
-        return [
-            np.asarray(nav.sample_navigable_point(rng, largest_island=True), dtype=np.float64)
-            for _ in range(n)
-        ]
-    lo, hi = (np.asarray(b, dtype=np.float64) for b in nav.get_bounds())
-    out = []
-    for _ in range(100_000):
-        p = np.array([rng.uniform(lo[0], hi[0]), lo[1], rng.uniform(lo[2], hi[2])])
-        if nav.is_navigable(p, max_y_delta=float(hi[1] - lo[1]) + 0.5):
-            out.append(p)
-            if len(out) == n:
-                break
-    return out
+    return [np.asarray(nav.sample_navigable_point(rng), dtype=np.float64) for _ in range(n)]
 
 
 def _child_scene(spec: dict, out: dict, save) -> None:
@@ -148,8 +125,8 @@ def _child_scene(spec: dict, out: dict, save) -> None:
     out["peak_kb"] = _proc_kb("VmHWM") if reset else _maxrss_kb()
     out["peak_source"] = "VmHWM" if reset else "ru_maxrss"
     out["kept_kb"] = _settle()
-    n = _num_nodes(nav)
-    out.update(nodes=n, islands=len(_island_sizes(nav)), area_m2=n * spec["cell_size"] ** 2)
+    n = int(nav.num_nodes)
+    out.update(nodes=n, islands=len(nav.island_sizes), area_m2=n * spec["cell_size"] ** 2)
     save()
     # a query as an episode makes it: a start ~10 m from a new goal (geodesic_distance computes
     # a field bounded to the square the query needs and grows it on demand)

@@ -99,8 +99,8 @@ def sample_episodes(
                 f"[{spec.min_geodesic}, {spec.max_geodesic}] m on {scene_id!r} "
                 f"(got {len(episodes)} after {tries} tries)"
             )
-        start = navgrid.sample_navigable_point(rng, largest_island=True)
-        goal = navgrid.sample_navigable_point(rng, largest_island=True)
+        start = navgrid.sample_navigable_point(rng)
+        goal = navgrid.sample_navigable_point(rng)
         geo = float(navgrid.geodesic_distance(start, [goal]))
         if not (spec.min_geodesic <= geo <= spec.max_geodesic):
             continue
@@ -229,7 +229,7 @@ def sample_house_episodes(
         want_change = rng.random() < spec.p_room_change
         start = None
         for _ in range(40):
-            cand = np.asarray(_r4(navgrid.sample_navigable_point(rng, largest_island=True)))
+            cand = np.asarray(_r4(navgrid.sample_navigable_point(rng)))
             room = room_at(meta, cand)
             if room is None or (want_change and room["id"] == obj["room"]):
                 continue

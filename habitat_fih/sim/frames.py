@@ -175,7 +175,7 @@ class SceneFrame:
 
     @property
     def is_identity(self) -> bool:
-        return bool(np.array_equal(self.rotation, np.eye(3)))
+        return self.up == HABITAT_UP and self.front == HABITAT_FRONT
 
     def to_world(self, points: np.ndarray) -> np.ndarray:
         """float64 [N, 3] world positions of file positions ``points`` [N, 3]."""
@@ -220,9 +220,7 @@ def _read_json(path: str, what: str) -> dict:
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{what} {path} is not valid json: {e}") from e
-    except UnicodeDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{what} {path} is not valid json: {e}") from e
     if not isinstance(doc, dict):
         raise ValueError(f"{what} {path} must hold a json object, got {type(doc).__name__}")

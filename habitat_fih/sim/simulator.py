@@ -57,7 +57,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from habitat_fih.config.default_structured_configs import FIHNavMeshSettingsConfig
 from habitat_fih.geometry.camera import pose_from_agent_state
-from habitat_fih.sim.follower import BoundGreedyFollower, GreedyGeodesicFollower
+from habitat_fih.sim.follower import BoundGreedyFollower, GreedyGeodesicFollower, turn
 from habitat_fih.sim.motion import try_step
 from habitat_fih.sim.navigation import NavGrid
 from habitat_fih.sim.render import CameraSpec, RayCaster
@@ -305,21 +305,17 @@ class FIHSim(Simulator):
             target = self._position + quaternion.rotate_vectors(
                 self._rotation, np.array([0.0, 0.0, -step])
             )
-            end = try_step(
+            end, self._prev_collided = try_step(
                 self.pathfinder,
                 self._position,
                 target,
                 bool(self.habitat_config.habitat_sim_v0.allow_sliding),
-            )[0]
-            self._prev_collided = bool(
-                np.sum((end - self._position) ** 2) + 1e-5 < np.sum((target - self._position) ** 2)
             )
             self._position = np.asarray(end, dtype=np.float64)
         elif action_id in (HabitatSimActions.turn_left, HabitatSimActions.turn_right):
             sign = 1.0 if action_id == HabitatSimActions.turn_left else -1.0
             angle = math.radians(sign * float(self.habitat_config.turn_angle))
-            turn = np.quaternion(math.cos(angle / 2), 0.0, math.sin(angle / 2), 0.0)
-            self._rotation = (self._rotation * turn).normalized()
+            self._rotation = turn(self._rotation, angle)
             self._prev_collided = False
         elif action_id == HabitatSimActions.stop:
             self._prev_collided = False

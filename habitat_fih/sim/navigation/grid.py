@@ -76,7 +76,6 @@ class NavGrid:
             self.node_col, self.node_y, self.nbr, self.nx, self.nz, self.cell_size,
             self.agent_height, labels, n_islands,
         )
-        self.node_sheet = self._sheets.node_sheet
         self._fields = FieldCache(field_cache_bytes)
         ix0, iz0, h, w = (int(v) for v in column_box(self.node_col, self.nx))
         cs = self.cell_size
@@ -133,27 +132,21 @@ class NavGrid:
     def node_iz(self) -> np.ndarray:
         return self.node_col // self.nx
 
+    def _centres(self, ids: np.ndarray | slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """x and z of the cell centres of nodes ``ids`` (all nodes by default)."""
+        col = self.node_col[ids]
+        return (
+            self.x0 + (col % self.nx + 0.5) * self.cell_size,
+            self.z0 + (col // self.nx + 0.5) * self.cell_size,
+        )
+
     @property
     def node_cx(self) -> np.ndarray:
-        return self.x0 + (self.node_col % self.nx + 0.5) * self.cell_size
+        return self._centres()[0]
 
     @property
     def node_cz(self) -> np.ndarray:
-        return self.z0 + (self.node_col // self.nx + 0.5) * self.cell_size
-
-    @property
-    def sheets(self):
-        return self._sheets.sheets
-
-    @property
-    def island_sheets(self) -> list[list[int]]:
-        return self._sheets.island_sheets
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the grid's arrays (nodes and sheets; cached fields not included)."""
-        arrays = (self.node_col, self.node_y, self.nbr, self.clearance, self.node_island, self.node_sheet)
-        return sum(a.nbytes for a in arrays) + sum(s.nbytes for s in self.sheets)
+        return self._centres()[1]
 
     def node_ixz(self, node: int) -> tuple[int, int]:
         iz, ix = divmod(int(self.node_col[node]), self.nx)
@@ -256,8 +249,7 @@ class NavGrid:
             ids = self._nodes_in_box(p[0], p[2], half)
             if len(ids) == 0:
                 continue
-            cx = self.x0 + (self.node_col[ids] % self.nx + 0.5) * self.cell_size
-            cz = self.z0 + (self.node_col[ids] // self.nx + 0.5) * self.cell_size
+            cx, cz = self._centres(ids)
             qx = np.clip(p[0], cx - h, cx + h)
             qz = np.clip(p[2], cz - h, cz + h)
             qy = self.node_y[ids].astype(np.float64)
@@ -272,16 +264,16 @@ class NavGrid:
         return np.full(3, np.nan, dtype=np.float32)
 
     def sample_navigable_point(
-        self, rng: np.random.Generator, *, island: int | str | None = None, largest_island: bool = True
+        self, rng: np.random.Generator, *, island: int | str | None = None
     ) -> np.ndarray:
         """Uniform random navigable point (float32 [3]).
 
         ``island``: an island index, ``"all"`` (every island, as habitat-sim's
         ``get_random_navigable_point``) or None: the largest island (the default, see the module
-        docstring; ``largest_island`` is kept for callers that pass it).
+        docstring).
         """
         if island is None:
-            island = self._largest_island if largest_island else "all"
+            island = self._largest_island
         if island == "all":
             node = int(rng.integers(self.num_nodes))
         else:
@@ -363,7 +355,7 @@ class NavGrid:
         best = _INF
         for t in tgts:
             tnode, field, tp = self._field_valid_at(t, node, p)
-            if tnode < 0 or self.node_island[tnode] != self.node_island[node]:
+            if tnode < 0:  # off the grid or on another island
                 continue
             value = self._interp(field, node, p, tnode, tp)
             ty = float(self.node_y[tnode])
@@ -393,22 +385,23 @@ class NavGrid:
             return -1, np.zeros(0, dtype=np.float32), t  # unreachable: no field needed
         reach = 2.0 * math.hypot(float(p[0]) - float(t[0]), float(p[2]) - float(t[2])) + self.FIELD_MARGIN
         while True:
-            tnode, field, freach = self._field_for(t, reach)
-            if tnode < 0:
-                return -1, field, t
+            _, field, freach = self._field_for(t, reach, (tnode, tp))
             value = float(field[node])
             # exact when within the bound (a cell's interpolation reaches one cell further)
             if freach == _INF or value <= freach - 2.0 * self.cell_size:
                 return tnode, field, tp
             reach = 2.0 * freach if not np.isfinite(value) else max(2.0 * freach, 1.5 * value)
 
-    def _field_for(self, target: np.ndarray, reach: float) -> tuple[int, np.ndarray, float]:
-        """Cached ``(target node, field, reach)`` with a bound of at least ``reach`` (inf: complete)."""
+    def _field_for(
+        self, target: np.ndarray, reach: float, located: tuple[int, np.ndarray] | None = None
+    ) -> tuple[int, np.ndarray, float]:
+        """Cached ``(target node, field, reach)`` with a bound of at least ``reach`` (inf: complete);
+        ``located``: the target's ``(node, snapped point)`` when the caller has it already."""
         key = FieldCache.key(target)
         hit = self._fields.get(key)
         if hit is not None and hit[2] >= reach:
             return hit
-        tnode, tp = self._locate_or_snap(target)
+        tnode, tp = located if located is not None else self._locate_or_snap(target)
         if tnode < 0:
             result = (-1, np.zeros(0, dtype=np.float32), _INF)
         else:

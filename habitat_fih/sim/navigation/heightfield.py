@@ -60,7 +60,7 @@ from habitat_fih.sim.navigation.graph import compact as _compact
 from habitat_fih.sim.navigation.graph import components
 from habitat_fih.sim.navigation.graph import link as _link
 
-__all__ = ["Heightfield", "build_heightfield", "CELL_EPS", "MERGE_GAP", "BAND_RECORDS", "DIRS"]
+__all__ = ["Heightfield", "build_heightfield", "CELL_EPS", "MERGE_GAP", "BAND_RECORDS"]
 
 #: Widening of each column square, as a fraction of ``cell_size`` (faces on a boundary cover both).
 CELL_EPS = 1e-4
@@ -70,8 +70,6 @@ MERGE_GAP = 1e-4
 TOL = 1e-6
 #: Upper bound on the records rasterised at once (one band of rows).
 BAND_RECORDS = 1_000_000
-#: Directions of ``nbr[:, d]``: +x, -x, +z, -z.
-DIRS = ((1, 0), (-1, 0), (0, 1), (0, -1))
 
 
 @dataclass
@@ -80,7 +78,7 @@ class Heightfield:
 
     ``col`` int64 [N] = ``iz * nx + ix``; ``y`` float32 [N] floor heights; ``nbr`` int32 [N, 4]
     links (+x, -x, +z, -z; -1 none); ``clearance`` float32 [N] metres from the cell centre to the
-    nearest obstacle surface (capped at ``clearance_cap``); grid ``origin`` (x, z) of cell (0, 0)'s
+    nearest obstacle surface (capped at ``agent_radius + 0.35``); grid ``origin`` (x, z) of cell (0, 0)'s
     corner, ``cell_size``, ``shape`` (nz, nx).
     """
 
@@ -91,9 +89,6 @@ class Heightfield:
     origin: tuple[float, float]
     cell_size: float
     shape: tuple[int, int]
-    clearance_cap: float
-    walkable_cells: int  # before erosion
-    dropped_islands: int  # islands smaller than region_min_size^2 cells, removed
 
 
 # ---------------------------------------------------------------------------- rasterisation
@@ -279,12 +274,18 @@ def _column_nodes(order, col, lo, hi, wk, st, box, max_climb, agent_height, merg
 
 
 # ---------------------------------------------------------------------------- driver
-def canonical_triangles(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """float64 [F, 3, 3] triangles with their corners sorted lexicographically (x, y, z), so that the
-    clipping arithmetic of a triangle does not depend on its winding or first corner."""
+def _triangles(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(front-face normals [F, 3], triangles [F, 3, 3])``, the same whichever corner a face lists
+    first: the normal comes from the file's winding with the corners rotated to start at the
+    lexicographically smallest one (a rotation keeps the winding); the triangles have their corners
+    sorted lexicographically (x, y, z), so their clipping arithmetic does not depend on winding or
+    first corner either."""
     tris = np.asarray(vertices, dtype=np.float64)[np.asarray(faces, dtype=np.int64)]
-    order = np.lexsort((tris[:, :, 2], tris[:, :, 1], tris[:, :, 0]), axis=1)
-    return np.take_along_axis(tris, order[:, :, None], axis=1)
+    order = np.lexsort((tris[:, :, 2], tris[:, :, 1], tris[:, :, 0]), axis=1)  # [F, 3]
+    roll = (order[:, :1] + np.arange(3)[None, :]) % 3
+    oriented = np.take_along_axis(tris, roll[:, :, None], axis=1)
+    normal = np.cross(oriented[:, 1] - oriented[:, 0], oriented[:, 2] - oriented[:, 0])
+    return normal, np.take_along_axis(tris, order[:, :, None], axis=1)
 
 
 def build_heightfield(
@@ -324,18 +325,7 @@ def build_heightfield(
             f"agent_radius and max_climb must be >= 0, got {agent_radius}, {max_climb} ({name})"
         )
     cs = float(cell_size)
-    # the front-face normal from the file's winding, with the corners rotated to start at the
-    # lexicographically smallest one (a rotation keeps the winding), so the arithmetic is the
-    # same whichever corner a face lists first
-    oriented = np.asarray(vertices, dtype=np.float64)[np.asarray(faces, dtype=np.int64)]
-    first = np.lexsort((oriented[:, :, 2], oriented[:, :, 1], oriented[:, :, 0]), axis=1)[:, 0]
-    roll = (first[:, None] + np.arange(3)[None, :]) % 3
-    oriented = np.take_along_axis(oriented, roll[:, :, None], axis=1)
-    e1 = oriented[:, 1] - oriented[:, 0]
-    e2 = oriented[:, 2] - oriented[:, 0]
-    normal = np.cross(e1, e2)
-    del oriented, e1, e2
-    tris = canonical_triangles(vertices, faces)
+    normal, tris = _triangles(vertices, faces)
     used = tris.reshape(-1, 3)
     lo, hi = used.min(axis=0), used.max(axis=0)
     x0, z0 = float(lo[0]), float(lo[2])
@@ -420,7 +410,6 @@ def build_heightfield(
                       TOL, clearance)
     del obs_col, obs_box
     walkable_cells = len(col)
-    dropped_islands = 0
     if not keep.any():
         raise ValueError(
             f"scene {name!r} has no navigable area after eroding by agent_radius {agent_radius} "
@@ -441,12 +430,10 @@ def build_heightfield(
         if small.any():
             keep = ~small[label]
             m = _compact(keep, col[:m], y64[:m], nbr[:m], clearance[:m])
-            dropped_islands = int(small.sum())
         del label
     y = y64[:m].astype(np.float32)
     del y64
     return Heightfield(
-        dropped_islands=dropped_islands,
         col=_shrink(col, m),
         y=y,
         nbr=_shrink(nbr, m),
@@ -454,8 +441,6 @@ def build_heightfield(
         origin=(x0, z0),
         cell_size=cs,
         shape=(nz, nx),
-        clearance_cap=cap,
-        walkable_cells=walkable_cells,
     )
 
 

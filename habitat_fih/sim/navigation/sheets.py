@@ -42,10 +42,6 @@ class Sheet:
     mask: np.ndarray  # bool [h, w], True where no node of this sheet
     speed: np.ndarray  # float32 [h, w], slope-corrected speed (1 on flat floor)
 
-    @property
-    def nbytes(self) -> int:
-        return self.nodes.nbytes + self.flat.nbytes + self.mask.nbytes + self.speed.nbytes
-
 
 @dataclass
 class SheetSet:
@@ -170,12 +166,11 @@ def _slope_speed(y: np.ndarray, nbr: np.ndarray, cell_size: float) -> np.ndarray
 
 
 class _Builder:
-    def __init__(self, col, y, nbr, nx, nz, cell_size, agent_height, island):
+    """Re-grows sheets node by node (components with cliffs, overlap bands)."""
+
+    def __init__(self, col, y, nbr, nx, nz):
         self.col, self.y, self.nbr = col, y, nbr
         self.nx, self.nz = nx, nz
-        self.cs = cell_size
-        self.agent_height = agent_height
-        self.island = island
 
     def _neighbour_col(self, c: int, d: int) -> int:
         ix, iz = c % self.nx, c // self.nx
@@ -247,7 +242,7 @@ class _Builder:
 def build_sheets(col, y, nbr, nx, nz, cell_size, agent_height, island, n_islands) -> SheetSet:
     """Cut the graph into sheets (module docstring) and extend them by overlap bands."""
     n = len(col)
-    b = _Builder(col, y, nbr, nx, nz, cell_size, agent_height, island)
+    b = _Builder(col, y, nbr, nx, nz)
     speed = _slope_speed(y, nbr, cell_size)
     cuts = _slab_boundaries(y, agent_height)
     if len(cuts):
