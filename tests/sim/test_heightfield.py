@@ -144,7 +144,7 @@ def test_table_top_blocks_the_floor_under_it():
     a, b = (2.0, 5.0), (8.0, 5.0)
     expected = wrap(a, (4, 4), R, down) + 2.0 + wrap(b, (6, 4), R, down)  # 6.57 m
     assert g.geodesic_distance(P(2, 0, 5), [P(8, 0, 5)]) == pytest.approx(expected, rel=0.02)
-    # the 1.5 m sample grid of a default agent does not care which side is up
+    # points are sampled on the largest island by default: the floor, not the table top
     assert g.sample_navigable_point(np.random.default_rng(0))[1] == pytest.approx(0.0)
 
 
