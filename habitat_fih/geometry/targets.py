@@ -49,6 +49,17 @@ from enum import IntEnum
 import numpy as np
 
 from habitat_fih.geometry.camera import camera_rays, invert_pose, validate_hfov
+from habitat_fih.geometry.surface import (
+    NUMPY_OPS,
+    SurfaceTables,
+    agrees,
+    candidate_inverse_depths,
+    containing_plane,
+    footprint_agrees,
+    numpy_tables,
+    occludes,
+    tolerance,
+)
 
 __all__ = [
     "BEHIND",
@@ -56,6 +67,7 @@ __all__ = [
     "MASKED",
     "OCCLUDED",
     "OUT_OF_VIEW",
+    "SAME_POSITION",
     "CameraPositionResult",
     "CameraStatus",
     "CovisibilityResult",
@@ -83,6 +95,9 @@ class CameraStatus(IntEnum):
     #: Projects inside, but the target's depth there is valid and closer than the camera
     #: centre by more than ``max(abs_tol, rel_tol * depth)`` (e.g. behind a wall).
     OCCLUDED = 3
+    #: The source camera centre coincides with the target's (within
+    #: :data:`SAME_POSITION_DIST`, e.g. after a pure turn): it has no image position.
+    SAME_POSITION = 4
     #: Torch batches only: the source slot is masked out (padding).
     MASKED = -1
 
@@ -92,6 +107,10 @@ BEHIND = CameraStatus.BEHIND
 OUT_OF_VIEW = CameraStatus.OUT_OF_VIEW
 OCCLUDED = CameraStatus.OCCLUDED
 MASKED = CameraStatus.MASKED
+SAME_POSITION = CameraStatus.SAME_POSITION
+#: Camera centres closer than this (metres) are the same position (a turn in place moves the
+#: sensor by float rounding only; one forward step is 0.25 m).
+SAME_POSITION_DIST = 1e-3
 
 
 @dataclass(frozen=True)
@@ -102,8 +121,10 @@ class CovisibilityResult:
         maps: [N, h, w] float32 in [0, 1], area fraction of co-visible target pixels per cell.
         normalized: [N, h, w] float32, each map divided by its sum (all-zero maps stay zero).
         valid: [N] bool, ``overlap > min_overlap``.
-        overlap: [N] float32, fraction of ALL target pixels that are co-visible
-            (= ``maps[n].mean()``).
+        overlap: [N] float32, fraction of the VALID target pixels (depth > 0) that are
+            co-visible (0 when no pixel is valid): sky and beyond-range pixels do not count, so a
+            perfect match is 1 on an outdoor view too.  ``maps[n].mean()`` is the fraction of ALL
+            pixels.
     """
 
     maps: np.ndarray
@@ -122,7 +143,7 @@ class CameraPositionResult:
             value is <= 1); all zero unless the status is IN_VIEW (or OCCLUDED with
             ``keep_occluded=True``).
         uv: [N, 2] float64 exact continuous pixel coordinates in the target image (NaN where
-            BEHIND).
+            BEHIND or SAME_POSITION).
         depth: [N] float64 planar depth of each camera centre in the target camera frame.
         status: [N] int64 :class:`CameraStatus` codes.
     """
@@ -337,7 +358,9 @@ def covisibility_heatmaps(
 
     rel = np.matmul(invert_pose(spose), tpose)  # [N, 4, 4] source camera <- target camera
     f = focal_from_hfov(src_hfov, ws)
-    covis = _covisible_points(rel, pts, sdepth, f, abs_tol, rel_tol)  # [N, P]
+    tables = numpy_tables(sdepth, abs_tol, rel_tol)
+    target = (tdepth, focal_from_hfov(hfov, W))
+    covis = _covisible_points(rel, pts, tables, f, abs_tol, rel_tol, target)  # [N, P]
 
     counts = np.count_nonzero(covis, axis=1)  # [N]
     if num_valid == H * W:
@@ -359,7 +382,7 @@ def covisibility_heatmaps(
         totals64 = maps64.sum(axis=(1, 2), keepdims=True)
         maps = maps64.astype(np.float32)
         normalized = (maps64 / np.where(totals64 > 0, totals64, 1.0)).astype(np.float32)
-    overlap64 = counts / float(H * W)
+    overlap64 = counts / float(max(num_valid, 1))  # of the VALID target pixels
     return CovisibilityResult(
         maps=maps,
         normalized=normalized,
@@ -371,29 +394,38 @@ def covisibility_heatmaps(
 def _covisible_points(
     rel: np.ndarray,
     pts: np.ndarray,
-    sdepth: np.ndarray,
+    tables: SurfaceTables,
     f: float,
     abs_tol: float,
     rel_tol: float,
+    target: tuple[np.ndarray, float],
 ) -> np.ndarray:
     """Co-visibility [n, P] of target-camera points ``pts`` [P, 3] with n sources.
 
-    ``rel`` [n, 4, 4]: source camera <- target camera; ``sdepth`` [n, Hs, Ws]; ``f``: source
-    focal length.  The rigid transform runs in float64; everything after it in float32 with a
-    fixed sequence of correctly rounded elementwise operations that the torch version mirrors
-    op for op, so both take identical per-pixel decisions.  All intermediates live in a
-    per-thread workspace reused across calls (fresh multi-MB arrays cost page faults that double
-    the run time); the returned bool array is such a buffer, valid until the next call.
+    ``rel`` [n, 4, 4]: source camera <- target camera; ``tables``: the sources' surfaces
+    (:func:`~habitat_fih.geometry.surface.numpy_tables`); ``f``: source focal length.  The rigid
+    transform runs in float64; everything after it in float32 with a fixed sequence of
+    correctly rounded elementwise operations that the torch version mirrors op for op, so both
+    take identical per-pixel decisions.  Points in planar cells are decided by one plane; the
+    few in other cells (edges, creases, borders) by the four corners' own planes.  All
+    intermediates live in a per-thread workspace reused across calls (fresh multi-MB arrays
+    cost page faults that double the run time); the returned bool array is such a buffer, valid
+    until the next call.
     """
-    n, hs, ws = sdepth.shape
+    n = rel.shape[0]
+    hs, ws = tables.pixel.shape[2] - 2, tables.pixel.shape[3] - 2
     num = pts.shape[0]
     q64 = _workspace("q64", (n, 3, num), np.float64)
     q = _workspace("q32", (n, 3, num), np.float32)
     scale = _workspace("scale", (n, num), np.float32)
-    sampled = _workspace("sampled", (n, num), np.float32)
+    col = _workspace("col", (n, num), np.float32)
+    row = _workspace("row", (n, num), np.float32)
     lin = _workspace("lin", (n, num), np.intp)
+    w_hat = _workspace("w_hat", (n, num), np.float32)
+    gathered = _workspace("gathered", (n, num), np.float32)
     covis = _workspace("covis", (n, num), np.bool_)
     tmp = _workspace("tmp", (n, num), np.bool_)
+    f32 = np.float32
 
     # One GEMM for all n rotations: [3n, 3] @ [3, P] -> [n, 3, P] in the source camera frames.
     np.matmul(rel[:, :3, :3].reshape(3 * n, 3), pts.T, out=q64.reshape(3 * n, num))
@@ -401,34 +433,126 @@ def _covisible_points(
     np.copyto(q, q64, casting="same_kind")
     x, y, zc = q[:, 0], q[:, 1], q[:, 2]  # views [n, P]; zc = camera z = -planar depth
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        np.divide(np.float32(-f), zc, out=scale)  # f / depth
-        u = np.multiply(x, scale, out=x)  # u = ws/2 + f x / depth, then its pixel column
-        u += np.float32(ws / 2.0)
-        np.floor(u, out=u)
-        v = np.multiply(y, scale, out=y)  # v = hs/2 - f y / depth, then its pixel row
-        np.subtract(np.float32(hs / 2.0), v, out=v)
-        np.floor(v, out=v)
-        inside = np.less(zc, np.float32(-MIN_DEPTH), out=covis)
+        np.divide(f32(-f), zc, out=scale)  # f / depth
+        u = np.multiply(x, scale, out=x)  # u = ws/2 + f x / depth (continuous column)
+        u += f32(ws / 2.0)
+        v = np.multiply(y, scale, out=y)  # v = hs/2 - f y / depth (continuous row)
+        np.subtract(f32(hs / 2.0), v, out=v)
+        inside = np.less(zc, f32(-MIN_DEPTH), out=covis)
         inside &= np.greater_equal(u, 0, out=tmp)
         inside &= np.less(u, ws, out=tmp)
         inside &= np.greater_equal(v, 0, out=tmp)
         inside &= np.less(v, hs, out=tmp)
-        v *= np.float32(ws)  # flat index of the nearest (containing) source pixel
-        v += u
-        np.copyto(v, np.float32(0.0), where=np.logical_not(inside, out=tmp))
-        np.copyto(lin, v, casting="unsafe")
-    lin += (np.arange(n, dtype=np.intp) * (hs * ws))[:, None]
-    if sdepth.dtype == np.float32:
-        np.take(sdepth.reshape(-1), lin, out=sampled, mode="clip")  # [n, P]
-    else:
-        np.copyto(sampled, sdepth.reshape(-1)[lin], casting="same_kind")
-    inside &= np.greater(sampled, 0, out=tmp)
-    sampled += zc  # source depth - point depth
-    np.abs(sampled, out=sampled)
-    tol = np.multiply(zc, np.float32(-rel_tol), out=zc)  # rel_tol * depth
-    np.maximum(tol, np.float32(abs_tol), out=tol)
-    inside &= np.less_equal(sampled, tol, out=tmp)
+        u += f32(0.5)  # padded-cell coordinates: cell c spans padded pixel centres c .. c+1
+        v += f32(0.5)
+        np.floor(u, out=col)
+        np.floor(v, out=row)
+        u -= col  # fractional position a in the cell
+        v -= row  # fractional position b
+        lin_f = np.multiply(row, f32(ws + 1), out=row)
+        lin_f += col
+        np.copyto(lin_f, f32(0.0), where=np.logical_not(inside, out=tmp))
+        np.copyto(lin, lin_f, casting="unsafe")
+    lin += (np.arange(n, dtype=np.intp) * ((hs + 1) * (ws + 1)))[:, None]
+    z = np.negative(zc, out=zc)  # planar depth in the source
+    tol = tolerance(z, f32(abs_tol), f32(rel_tol), NUMPY_OPS)
+    cell = tables.cell.reshape(3, -1)
+    with np.errstate(invalid="ignore"):
+        np.take(cell[0], lin, out=w_hat, mode="clip")  # w00 (NaN: not a planar cell)
+        edge = np.isnan(w_hat, out=tmp)
+        edge &= inside
+        np.take(cell[1], lin, out=gathered, mode="clip")
+        gathered *= u
+        w_hat += gathered
+        np.take(cell[2], lin, out=gathered, mode="clip")
+        gathered *= v
+        w_hat += gathered
+        inside &= agrees(z, w_hat, tol)
+        idx = np.flatnonzero(edge)
+        if idx.size:
+            src = idx // num
+            inside.reshape(-1)[idx] = _edge_points(
+                tables,
+                lin.reshape(-1)[idx],
+                u.reshape(-1)[idx],
+                v.reshape(-1)[idx],
+                z.reshape(-1)[idx],
+                tol.reshape(-1)[idx],
+                q64[src, :, idx % num],
+                rel[src],
+                target,
+                (abs_tol, rel_tol),
+            )
     return inside
+
+
+def _edge_points(
+    tables: SurfaceTables,
+    cell_lin: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    z: np.ndarray,
+    tol: np.ndarray,
+    x_src: np.ndarray,
+    rel: np.ndarray,
+    target: tuple[np.ndarray, float],
+    tols: tuple[float, float],
+) -> np.ndarray:
+    """Decide the K points that fall in non-planar cells (see the module docstring).
+
+    ``cell_lin`` [K] flat cell index over all sources; ``a`` / ``b`` / ``z`` / ``tol`` [K]
+    float32; ``x_src`` [K, 3] float64 points in their source camera; ``rel`` [K, 4, 4] source
+    <- target; ``target`` = (target depth [H, W], target focal length).
+    """
+    hs, ws = tables.pixel.shape[2] - 2, tables.pixel.shape[3] - 2
+    src, rest = np.divmod(cell_lin, (hs + 1) * (ws + 1))
+    r, c = np.divmod(rest, ws + 1)
+    tl = src * ((hs + 2) * (ws + 2)) + r * (ws + 2) + c  # padded pixel of the top-left corner
+    pixel = tables.pixel.reshape(5, -1)
+    rows = [pixel[:, tl], pixel[:, tl + 1], pixel[:, tl + (ws + 2)], pixel[:, tl + (ws + 3)]]
+    cands = candidate_inverse_depths(rows, a, b)
+    seen = footprint_agrees(z, cands, tol, NUMPY_OPS)
+    w_p = containing_plane(cands, a, b, NUMPY_OPS)
+    blocked = occludes(z, w_p, tol) & seen
+    if blocked.any():
+        k = np.flatnonzero(blocked)
+        tdepth, f_t = target
+        blocked[k] = ~_target_sees_past(x_src[k], w_p[k], z[k], rel[k], tdepth, f_t, tols)
+    return seen & ~blocked
+
+
+def _target_sees_past(
+    x_src: np.ndarray,
+    w_p: np.ndarray,
+    z: np.ndarray,
+    rel: np.ndarray,
+    tdepth: np.ndarray,
+    f_t: float,
+    tols: tuple[float, float],
+) -> np.ndarray:
+    """Whether the target's own view shows free space where the source's occluder would be.
+
+    The occluder candidate O is the point on X's source ray at the containing pixel's plane
+    depth ``1 / w_p``.  When the target sees, at O's nearest pixel, a surface farther than O by
+    more than the tolerance, O is empty space - the source's occluder does not reach this ray -
+    and X stays seen.  Float64 elementwise; ``targets_torch`` repeats the same sequence.
+    """
+    abs_tol, rel_tol = tols
+    H, W = tdepth.shape
+    scale = 1.0 / (w_p.astype(np.float64) * z.astype(np.float64))
+    o = [x_src[:, i] * scale - rel[:, i, 3] for i in range(3)]  # O - t, source frame
+    ot = [rel[:, 0, i] * o[0] + rel[:, 1, i] * o[1] + rel[:, 2, i] * o[2] for i in range(3)]
+    d = -ot[2]  # R^T (O - t): O in the target camera frame; d = planar depth
+    front = d > MIN_DEPTH
+    d_safe = np.where(front, d, 1.0)
+    u = W / 2.0 + f_t * (ot[0] / d_safe)
+    v = H / 2.0 - f_t * (ot[1] / d_safe)
+    inside = front & (u >= 0) & (u < W) & (v >= 0) & (v < H)
+    lin = np.where(inside, np.floor(v) * W + np.floor(u), 0.0).astype(np.intp)
+    seen = tdepth.reshape(-1)[lin].astype(np.float64)
+    rel_d = d * rel_tol
+    tol = np.where(rel_d > abs_tol, rel_d, abs_tol)
+    return inside & (seen > d + tol)
 
 
 _WORKSPACE = threading.local()
@@ -508,8 +632,10 @@ def camera_position_heatmaps(
     status[~inside] = int(OUT_OF_VIEW)
     status[~front] = int(BEHIND)
     status[occluded] = int(OCCLUDED)
+    same = np.linalg.norm(q, axis=1) <= SAME_POSITION_DIST
+    status[same] = int(SAME_POSITION)
     uv = np.stack([u, v], axis=-1)
-    uv[~front] = np.nan
+    uv[~front | same] = np.nan
 
     show = status == int(IN_VIEW)
     if keep_occluded:

@@ -25,6 +25,16 @@ import numpy as np
 import torch
 
 from habitat_fih.geometry.camera import camera_rays, validate_hfov
+from habitat_fih.geometry.surface import (
+    ArrayOps,
+    agrees,
+    build_tables,
+    candidate_inverse_depths,
+    containing_plane,
+    footprint_agrees,
+    occludes,
+    tolerance,
+)
 from habitat_fih.geometry.targets import (
     BEHIND,
     IN_VIEW,
@@ -32,6 +42,8 @@ from habitat_fih.geometry.targets import (
     MIN_DEPTH,
     OCCLUDED,
     OUT_OF_VIEW,
+    SAME_POSITION,
+    SAME_POSITION_DIST,
     _as_min_overlap,
     _as_nonneg,
     _as_out_size,
@@ -60,7 +72,7 @@ class CovisibilityResultTorch:
         maps: [B, N, h, w] float32 area fractions in [0, 1] (zero for masked sources).
         normalized: [B, N, h, w] float32, maps divided by their sums (zero maps stay zero).
         valid: [B, N] bool, ``overlap > min_overlap`` (False for masked sources).
-        overlap: [B, N] float32 co-visible fraction of all target pixels.
+        overlap: [B, N] float32 co-visible fraction of the VALID target pixels.
     """
 
     maps: torch.Tensor
@@ -75,7 +87,8 @@ class CameraPositionResultTorch:
 
     Attributes:
         maps: [B, N, h, w] float32 Gaussians (zero unless IN_VIEW, or OCCLUDED when kept).
-        uv: [B, N, 2] float64 pixel coordinates in the target image (NaN if BEHIND / MASKED).
+        uv: [B, N, 2] float64 pixel coordinates in the target image (NaN if BEHIND /
+            SAME_POSITION / MASKED).
         depth: [B, N] float64 planar depth of the camera centres (NaN if MASKED).
         status: [B, N] int64 :class:`~habitat_fih.geometry.targets.CameraStatus` codes
             (MASKED = -1 for padded slots).
@@ -183,6 +196,91 @@ def _area_average(values: torch.Tensor, out_size: tuple[int, int]) -> torch.Tens
     return wy @ values @ wx.T
 
 
+TORCH_OPS = ArrayOps(
+    where=torch.where,
+    cat=lambda parts, axis: torch.cat(parts, dim=axis),
+    stack=lambda parts, axis: torch.stack(parts, dim=axis),
+    fmin=torch.fmin,
+    fmax=torch.fmax,
+)
+
+
+def _surface_tables(
+    depth: torch.Tensor, abs_tol: torch.Tensor, rel_tol: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Surface tables (``surface.build_tables``) of [B, N, H, W] depths, flattened per source.
+
+    Returns cell [3, B, N, (H+1)(W+1)] and pixel [5, B, N, (H+2)(W+2)] float32.
+    """
+    b, n, h, w = depth.shape
+    d32 = depth.reshape(b * n, h, w).to(torch.float32)
+    inner = torch.where(d32 > 0, 1.0 / d32, float("nan"))
+    inv = torch.full((b * n, h + 2, w + 2), float("nan"), dtype=torch.float32, device=depth.device)
+    inv[:, 1:-1, 1:-1] = inner
+    cell, pixel = build_tables(inv, abs_tol, rel_tol, TORCH_OPS)
+    return cell.reshape(3, b, n, -1), pixel.reshape(5, b, n, -1)
+
+
+def _edge_points(
+    source: tuple[torch.Tensor, torch.Tensor, torch.Tensor, int],
+    cell_lin: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    z: torch.Tensor,
+    tol: torch.Tensor,
+    x_src: torch.Tensor,
+    rel: torch.Tensor,
+    target: tuple[torch.Tensor, float, int, int],
+    tols: tuple[float, float],
+) -> torch.Tensor:
+    """The K points in non-planar cells (``targets._edge_points``, the same operations).
+
+    ``source`` = (pixel tables [5, B, N, pixels], batch index [K], source index [K], source
+    width); ``x_src`` [K, 3] float64; ``rel`` [K, 4, 4] source <- target; ``target`` =
+    (target depths [B, H*W], focal, H, W).
+    """
+    pixel, bi, ni, ws = source
+    r, c = torch.div(cell_lin, ws + 1, rounding_mode="floor"), cell_lin % (ws + 1)
+    tl = r * (ws + 2) + c  # padded pixel of the top-left corner
+    rows = [pixel[:, bi, ni, tl + off] for off in (0, 1, ws + 2, ws + 3)]
+    cands = candidate_inverse_depths(rows, a, b)
+    seen = footprint_agrees(z, cands, tol, TORCH_OPS)
+    w_p = containing_plane(cands, a, b, TORCH_OPS)
+    blocked = occludes(z, w_p, tol) & seen
+    k = torch.nonzero(blocked, as_tuple=True)[0]
+    if k.numel():
+        blocked[k] = ~_target_sees_past(x_src[k], w_p[k], z[k], rel[k], bi[k], target, tols)
+    return seen & ~blocked
+
+
+def _target_sees_past(
+    x_src: torch.Tensor,
+    w_p: torch.Tensor,
+    z: torch.Tensor,
+    rel: torch.Tensor,
+    bi: torch.Tensor,
+    target: tuple[torch.Tensor, float, int, int],
+    tols: tuple[float, float],
+) -> torch.Tensor:
+    """``targets._target_sees_past`` on tensors (float64, the same elementwise sequence)."""
+    tflat, f_t, H, W = target
+    abs_tol, rel_tol = tols
+    scale = 1.0 / (w_p.double() * z.double())
+    o = [x_src[:, i] * scale - rel[:, i, 3] for i in range(3)]
+    ot = [rel[:, 0, i] * o[0] + rel[:, 1, i] * o[1] + rel[:, 2, i] * o[2] for i in range(3)]
+    d = -ot[2]
+    front = d > MIN_DEPTH
+    d_safe = torch.where(front, d, 1.0)
+    u = W / 2.0 + f_t * (ot[0] / d_safe)
+    v = H / 2.0 - f_t * (ot[1] / d_safe)
+    inside = front & (u >= 0) & (u < W) & (v >= 0) & (v < H)
+    lin = torch.where(inside, torch.floor(v) * W + torch.floor(u), 0.0).long()
+    seen = tflat[bi, lin].double()
+    rel_d = d * rel_tol
+    tol = torch.where(rel_d > abs_tol, rel_d, abs_tol)
+    return inside & (seen > d + tol)
+
+
 # --------------------------------------------------------------------------- co-visibility
 @torch.no_grad()
 def covisibility_heatmaps_torch(
@@ -256,32 +354,57 @@ def covisibility_heatmaps_torch(
     pts = rays[None] * tflat.to(f64)[..., None]  # [B, P, 3] target camera frame
     rel = _invert_pose(spose.to(f64)) @ tpose.to(f64)[:, None]  # [B, N, 4, 4] source <- target
     f = focal_from_hfov(src_hfov, ws)
-    sflat = sdepth.reshape(b, n, hs * ws)  # [B, N, Hs*Ws]
     pts_t = pts.transpose(1, 2)[:, None]  # [B, 1, 3, P]
 
     f32 = torch.float32
+    abs_t = torch.tensor(abs_tol, dtype=f32, device=device)
+    rel_t = torch.tensor(rel_tol, dtype=f32, device=device)
+    cell, pixel = _surface_tables(sdepth, abs_t, rel_t)  # [3, B, N, cells], [5, B, N, pixels]
     neg_f = torch.tensor(-f, dtype=f32, device=device)
     half_w = torch.tensor(ws / 2.0, dtype=f32, device=device)
     half_h = torch.tensor(hs / 2.0, dtype=f32, device=device)
     min_z = torch.tensor(-MIN_DEPTH, dtype=f32, device=device)
-    width_f = torch.tensor(float(ws), dtype=f32, device=device)
-    neg_rel = torch.tensor(-rel_tol, dtype=f32, device=device)
-    abs_t = torch.tensor(abs_tol, dtype=f32, device=device)
+    cols_f = torch.tensor(float(ws + 1), dtype=f32, device=device)
+    half = torch.tensor(0.5, dtype=f32, device=device)
     covis = torch.empty((b, n, H * W), dtype=torch.bool, device=device)  # [B, N, P]
     step = max(1, _CHUNK_ELEMS // (b * H * W))
     for start in range(0, n, step):
         sl = slice(start, min(n, start + step))
         # Same op sequence as targets._covisible_points: float64 transform, then float32.
-        q = (rel[:, sl, :3, :3] @ pts_t + rel[:, sl, :3, 3:4]).to(f32)  # [B, n_c, 3, P]
+        q64 = rel[:, sl, :3, :3] @ pts_t + rel[:, sl, :3, 3:4]  # [B, n_c, 3, P]
+        q = q64.to(f32)
         x, y, zc = q[:, :, 0], q[:, :, 1], q[:, :, 2]  # zc = camera z = -planar depth
         scale = torch.div(neg_f, zc)  # f / depth
-        u = torch.floor(x * scale + half_w)  # pixel column
-        v = torch.floor(half_h - y * scale)  # pixel row
+        u = x * scale + half_w  # continuous column
+        v = half_h - y * scale  # continuous row
         inside = (zc < min_z) & (u >= 0) & (u < ws) & (v >= 0) & (v < hs)
-        lin = torch.where(inside, v * width_f + u, torch.zeros_like(u)).long()  # nearest pixel
-        sampled = torch.gather(sflat[:, sl], 2, lin).to(f32)  # [B, n_c, P]
-        tol = torch.maximum(zc * neg_rel, abs_t)  # max(abs_tol, rel_tol * depth)
-        covis[:, sl] = inside & tvalid[:, None] & (sampled > 0) & ((sampled + zc).abs() <= tol)
+        u = u + half  # padded-cell coordinates
+        v = v + half
+        col, row = torch.floor(u), torch.floor(v)
+        a, bb = u - col, v - row  # fractional cell position
+        lin = torch.where(inside, row * cols_f + col, torch.zeros_like(u)).long()
+        z = -zc
+        tol = tolerance(z, abs_t, rel_t, TORCH_OPS)
+        w00 = torch.gather(cell[0][:, sl], 2, lin)
+        w_hat = w00 + torch.gather(cell[1][:, sl], 2, lin) * a
+        w_hat = w_hat + torch.gather(cell[2][:, sl], 2, lin) * bb
+        edge = torch.isnan(w00) & inside
+        ok = inside & agrees(z, w_hat, tol)
+        bi, ni, pi = torch.nonzero(edge, as_tuple=True)
+        if bi.numel():
+            ok[bi, ni, pi] = _edge_points(
+                (pixel, bi, ni + start, ws),
+                lin[bi, ni, pi],
+                a[bi, ni, pi],
+                bb[bi, ni, pi],
+                z[bi, ni, pi],
+                tol[bi, ni, pi],
+                q64[bi, ni, :, pi],
+                rel[bi, ni + start],
+                (tdepth.reshape(b, H * W), focal_from_hfov(hfov, W), H, W),
+                (abs_tol, rel_tol),
+            )
+        covis[:, sl] = ok & tvalid[:, None]
     if mask is not None:
         covis &= mask[..., None]
 
@@ -299,7 +422,7 @@ def covisibility_heatmaps_torch(
         normalized = (maps64 / torch.where(totals64 > 0, totals64, torch.ones_like(totals64))).to(
             f32
         )
-    overlap64 = counts.to(f64) / float(H * W)
+    overlap64 = counts.to(f64) / tvalid.sum(dim=-1, keepdim=True).clamp(min=1).to(f64)
     return CovisibilityResultTorch(
         maps=maps,
         normalized=normalized,
@@ -379,8 +502,10 @@ def camera_position_heatmaps_torch(
     status[~inside] = int(OUT_OF_VIEW)
     status[~front] = int(BEHIND)
     status[occluded] = int(OCCLUDED)
+    same = torch.linalg.vector_norm(q, dim=-1) <= SAME_POSITION_DIST
+    status[same] = int(SAME_POSITION)
     uv = torch.stack([u, v], dim=-1)
-    uv[~front] = math.nan
+    uv[~front | same] = math.nan
     if mask is not None:
         status[~mask] = int(MASKED)
         uv[~mask] = math.nan

@@ -6,8 +6,10 @@ At every step (reset included) the task's sensors see:
   and its depth in metres at the working resolution, recovered from the depth observation
   (``HabitatSimDepthSensor`` clips to ``[min_depth, max_depth]`` and may normalise: the task
   inverts that; pixels at ``max_depth`` (true depth unknown) and at ``min_depth`` when it is 0
-  (no hit) become invalid, 0). Depth is downsampled by nearest-pixel striding (no mixing across
-  depth edges).
+  (no hit) become invalid, 0). Depth is resampled to the working resolution at the working
+  pixels' CENTRES (:func:`~habitat_fih.geometry.surface.resample_depth`: exact on planes,
+  nearest surface at depth edges, never a blend across an edge); nearest-pixel striding would
+  sample half an input pixel off the centre ray, many per cent of depth on a grazing floor.
 - the MEMORY of past frames (:class:`~habitat_fih.tasks.frame_memory.FrameMemory`), which does
   NOT yet contain the current frame; the current frame is added after the sensors ran.
 
@@ -36,6 +38,7 @@ from habitat.tasks.vln.vln import VLNTask
 
 from habitat_fih.geometry import covisibility_heatmaps
 from habitat_fih.geometry.camera import pose_from_agent_state
+from habitat_fih.geometry.surface import resample_depth
 from habitat_fih.tasks.frame_memory import Frame, FrameMemory
 
 __all__ = ["FIHVLNTask", "FrameTargets", "PREDICTION_KEY"]
@@ -142,15 +145,12 @@ class FIHVLNTask(VLNTask):
         depth = np.asarray(obs, dtype=np.float32)[..., 0]
         if self._normalized:
             depth = depth * (self._max_depth - self._min_depth) + self._min_depth
-        h, w = depth.shape
-        hh, ww = self.working_size
-        rows = ((np.arange(hh) + 0.5) * h / hh).astype(np.int64)
-        cols = ((np.arange(ww) + 0.5) * w / ww).astype(np.int64)
-        small = depth[np.ix_(rows, cols)].copy()
-        invalid = small >= self._max_depth - 1e-4
+        invalid = depth >= self._max_depth - 1e-4
         if self._min_depth <= 0.0:
-            invalid |= small <= 0.0
-        small[invalid] = 0.0
+            invalid |= depth <= 0.0
+        depth = np.where(invalid, np.float32(0.0), depth)
+        small = resample_depth(depth, self.working_size, self.abs_tol, self.rel_tol)
+        small[small >= self._max_depth - 1e-4] = 0.0  # a plane extended past the range
         return small
 
     def targets(self, observations) -> FrameTargets:

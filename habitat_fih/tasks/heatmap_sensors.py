@@ -9,11 +9,14 @@
   ``frame_indices``        [M] int64        original step index of each slot, -1 = empty
   ``covisibility``         [M,h,w] float32  area fraction of each output cell whose surface
                                             the memory frame also saw (occlusion-aware)
-  ``covisibility_valid``   [M] uint8        covisible fraction of the view > min_overlap
+  ``covisibility_valid``   [M] uint8        covisible fraction of the view's VALID pixels
+                                            (depth in range) > min_overlap
   ``camera_position``      [M,h,w] float32  Gaussian (peak 1, sigma in cells) at the memory
                                             camera's projection; 0 unless in view
   ``camera_position_status`` [M] int64      geometry.CameraStatus (IN_VIEW 0, BEHIND 1,
-                                            OUT_OF_VIEW 2, OCCLUDED 3, empty slot -1)
+                                            OUT_OF_VIEW 2, OCCLUDED 3, SAME_POSITION 4 (the
+                                            camera centres coincide, e.g. after a turn in
+                                            place), empty slot -1)
   ======================== ================ ==============================================
 
   ``target_kinds`` selects which of the two target kinds are emitted.
@@ -82,7 +85,7 @@ class FrameIndexedHeatmapSensor(Sensor):
             space["covisibility_valid"] = spaces.Box(0, 1, (m,), np.uint8)
         if "camera_position" in self.kinds:
             space["camera_position"] = spaces.Box(0.0, 1.0, (m, h, w), np.float32)
-            space["camera_position_status"] = spaces.Box(-1, 3, (m,), np.int64)
+            space["camera_position_status"] = spaces.Box(-1, 4, (m,), np.int64)
         return spaces.Dict(space)
 
     def get_observation(self, observations, *args: Any, episode=None, task=None, **kwargs: Any):

@@ -13,6 +13,7 @@ from habitat_fih.config import get_config
 from habitat_fih.datasets.episodes import EpisodeSpec, sample_episodes, write_split
 from habitat_fih.datasets.procedural import ApartmentSpec, export_apartment
 from habitat_fih.geometry import camera_position_heatmaps, covisibility_heatmaps
+from habitat_fih.geometry.surface import resample_depth
 from habitat_fih.geometry.camera import pose_from_agent_state
 from habitat_fih.sim.navigation import NavGrid
 from habitat_fih.sim.scene import load_scene
@@ -57,11 +58,12 @@ def env():
 
 
 def _metric_depth(obs_depth: np.ndarray, max_depth: float = 10.0) -> np.ndarray:
-    """Independent inversion of habitat's depth normalisation + nearest downsampling to WORK."""
+    """Independent inversion of habitat's depth normalisation, then the working-centre
+    resampling (``resample_depth``, checked against closed forms in tests/geometry)."""
     d = obs_depth[..., 0] * max_depth
-    step = d.shape[0] // WORK
-    small = d[step // 2 :: step, step // 2 :: step][:WORK, :WORK].copy()
-    small[(small >= max_depth - 1e-4) | (small <= 0)] = 0.0
+    d[(d >= max_depth - 1e-4) | (d <= 0)] = 0.0
+    small = resample_depth(d, (WORK, WORK), 0.05, 0.02)
+    small[small >= max_depth - 1e-4] = 0.0
     return small
 
 

@@ -1,0 +1,285 @@
+"""A planar-depth image as a piecewise-planar surface: the model behind the co-visibility rule.
+
+A depth image only samples the scene at pixel centres.  To ask "what did this camera see at the
+sub-pixel location (u, v)?" (:mod:`habitat_fih.geometry.targets`) the samples are read as a
+surface, in INVERSE depth ``w = 1 / z``: on any plane ``w`` is an affine function of the pixel
+coordinates, whatever the plane's orientation, so a floor seen at a grazing angle is
+reproduced exactly by linear interpolation, where nearest-pixel lookup is off by many per cent
+(a floor's depth changes by a factor of up to 3 from one 64² pixel row to the next near the
+horizon).
+
+Local planes
+------------
+Pixels are grouped into planes by second differences.  With ``e(p) = max(abs_tol * w², rel_tol *
+w) / 4`` - a quarter of the depth tolerance ``max(abs_tol, rel_tol * z)`` expressed in inverse
+depth at pixel p - three consecutive pixels of a row (or column) are *collinear* when their
+second difference is at most ``e`` of the middle one, and the segment between two neighbours is
+*on a plane* when it belongs to a collinear triple on either side.  A step edge (one side near,
+the other far) is never on a plane, however it is aligned with the grid, because neither triple
+that contains the step is collinear; a plane meeting another plane (a crease) leaves the segment
+across the crease off-plane too.
+
+* A **planar cell** is a 2 x 2 block of pixel centres whose four sides are on a plane and whose
+  corners fit one plane (``|w00 + w11 - w01 - w10| <= e(p00)``).  Inside it the surface is that
+  plane: ``w = w00 + a * (w01 - w00) + b * (w10 - w00)`` at fractional position (a, b).
+* Every other cell (a depth edge, a crease, an invalid corner, the image border) is modelled
+  by each valid corner's OWN plane, extended over the cell: corner p contributes ``w_p + gx *
+  du + gy * dv`` where ``(du, dv)`` is the offset from its centre and ``gx`` is p's gradient on
+  the side facing the cell if that segment is on a plane, else p's gradient on its other side
+  if that one is, else 0 (the pixel's constant depth, as nearest-pixel lookup would use).  This
+  is the "essentially non-oscillatory" choice: a pixel next to an edge takes its slope from the
+  side that continues its own surface.
+
+Invalid depth (``z <= 0``) is NaN in inverse depth, so every comparison involving it is false;
+the image is padded with one ring of NaN pixels so that the border needs no special case.
+
+Arithmetic
+----------
+The tables are built by :func:`build_tables`, written once with operators that numpy arrays
+and torch tensors share (``+ - * abs``, comparisons, ``& |`` and a ``where``), and run by both
+:mod:`~habitat_fih.geometry.targets` (numpy) and :mod:`~habitat_fih.geometry.targets_torch`,
+in float32 with the same sequence of correctly rounded operations, so both see the same
+surface bit for bit.  No decision depends on an exact floating-point tie: every test compares a
+residual with a tolerance that is orders of magnitude above float32 rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "NUMPY_OPS",
+    "ArrayOps",
+    "SurfaceTables",
+    "agrees",
+    "build_tables",
+    "candidate_inverse_depths",
+    "containing_plane",
+    "occludes",
+    "footprint_agrees",
+    "numpy_tables",
+    "resample_depth",
+    "tolerance",
+]
+
+#: The planarity tolerance is this fraction of the depth tolerance (in inverse depth).
+PLANE_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class SurfaceTables:
+    """Lookup tables of N depth images [N, H, W] seen as surfaces (NaN-padded by one pixel).
+
+    Attributes (numpy arrays or torch tensors, float32, component first):
+        cell: [3, N, H+1, W+1] per padded cell (corners at padded pixels (r, c) .. (r+1, c+1)):
+            ``(w00, gx, gy)`` of its plane; ``w00`` is NaN unless the cell is planar.
+        pixel: [5, N, H+2, W+2] per padded pixel: ``(w, gx_right, gx_left, gy_down, gy_up)`` -
+            inverse depth (NaN if invalid) and the gradient to use towards each side (per pixel,
+            along +column and +row).
+    """
+
+    cell: Any
+    pixel: Any
+
+
+@dataclass(frozen=True)
+class ArrayOps:
+    """The few functions numpy and torch spell differently (everything else is an operator)."""
+
+    where: Callable  # where(cond, a, b); a / b may be python scalars
+    cat: Callable  # cat(list, axis)
+    stack: Callable  # stack(list, axis)
+    fmin: Callable  # elementwise min ignoring NaN
+    fmax: Callable  # elementwise max ignoring NaN
+
+
+NUMPY_OPS = ArrayOps(
+    where=np.where,
+    cat=lambda parts, axis: np.concatenate(parts, axis=axis),
+    stack=lambda parts, axis: np.stack(parts, axis=axis),
+    fmin=np.fmin,
+    fmax=np.fmax,
+)
+
+
+def tolerance(z: Any, abs_tol: Any, rel_tol: Any, ops: ArrayOps) -> Any:
+    """``max(abs_tol, rel_tol * z)`` in float32 (``abs_tol`` / ``rel_tol`` float32 scalars)."""
+    rel = z * rel_tol
+    return ops.where(rel > abs_tol, rel, abs_tol)
+
+
+def agrees(z: Any, w: Any, tol: Any) -> Any:
+    """Point depth ``z`` agrees with surface inverse depth ``w``: ``|z * w - 1| <= tol * w``.
+
+    Equivalent to ``|z - 1/w| <= tol`` for ``w > 0`` without a division; false when ``w <= 0``
+    (a plane extended past its horizon) or NaN.
+    """
+    return abs(z * w - 1) <= tol * w
+
+
+def footprint_agrees(z: Any, cands: list[Any], tol: Any, ops: ArrayOps) -> Any:
+    """A point at depth ``z`` in a NON-planar cell is seen when it lies within the span of the
+    corners' candidate surfaces there, widened by the tolerance.
+
+    ``cands``: the corners' inverse depths at the point (:func:`candidate_inverse_depths`);
+    a non-positive one (a plane extended past its horizon) counts as infinitely far (0), a NaN
+    one (an invalid corner: no hit or beyond the depth range, so unknown) is ignored.  Between the nearest and the farthest candidate - ``lo <= 1/z <= hi`` - is
+    accepted: a surface narrower than a pixel (a stair tread seen edge-on) lies between its
+    neighbours' samples, and at a depth edge the source's samples cannot place the silhouette
+    between two pixel centres (see the module docstring).
+    """
+    lo = hi = ops.where(cands[0] > 0, cands[0], cands[0] * 0)  # NaN stays NaN
+    for c in cands[1:]:
+        c = ops.where(c > 0, c, c * 0)
+        lo, hi = ops.fmin(lo, c), ops.fmax(hi, c)
+    return ((z * lo <= 1) & (z * hi >= 1)) | agrees(z, lo, tol) | agrees(z, hi, tol)
+
+
+def containing_plane(cands: list[Any], a: Any, b: Any, ops: ArrayOps) -> Any:
+    """Inverse depth, at the point, of the plane of the pixel whose square contains the point.
+
+    That is the cell corner nearest to the point: right when ``a >= 0.5``, bottom when
+    ``b >= 0.5`` (``cands[:4]`` are the corners' planes, :func:`candidate_inverse_depths`).
+    """
+    where = ops.where
+    top = where(a >= 0.5, cands[1], cands[0])
+    bottom = where(a >= 0.5, cands[3], cands[2])
+    return where(b >= 0.5, bottom, top)
+
+
+def occludes(z: Any, w: Any, tol: Any) -> Any:
+    """The surface at inverse depth ``w`` lies in front of depth ``z`` by more than ``tol``."""
+    return (w > 0) & (z * w - 1 > tol * w)
+
+
+def build_tables(w: Any, abs_tol: Any, rel_tol: Any, ops: ArrayOps) -> tuple[Any, Any]:
+    """(cell, pixel) tables (:class:`SurfaceTables`) from NaN-padded inverse depth [N, H+2, W+2].
+
+    ``w`` float32; ``abs_tol`` / ``rel_tol`` float32 scalars of the same library.  Written once
+    for numpy and torch (see the module docstring).
+    """
+    where, cat = ops.where, ops.cat
+    e_abs = w * w * abs_tol
+    e_rel = w * rel_tol
+    e = where(e_abs > e_rel, e_abs, e_rel) * PLANE_FRACTION  # [N, H+2, W+2], NaN if invalid
+
+    def axis_tables(d: Any, e_mid: Any, ax: int) -> tuple[Any, Any, Any]:
+        """Segments on a plane and the gradients towards +/- ``ax`` per pixel, one axis.
+
+        ``d`` = forward differences along ``ax`` (one shorter than the padded image).
+        """
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        first = [slice(None)] * 3
+        lo[ax], hi[ax], first[ax] = slice(None, -1), slice(1, None), slice(0, 1)
+        lo, hi, first = tuple(lo), tuple(hi), tuple(first)
+        flat = abs(d[hi] - d[lo]) <= e_mid  # collinear triple centred on padded pixel 1..n
+        off = flat[first] & False
+        flat = cat([off, flat, off], ax)  # indexed by padded pixel
+        seg = flat[lo] | flat[hi]  # segment k..k+1 on a plane
+        off = seg[first] & False
+        seg_b, seg_f = cat([off, seg], ax), cat([seg, off], ax)  # per pixel: -side / +side
+        zero = d[first] * 0
+        d_b, d_f = cat([zero, d], ax), cat([d, zero], ax)
+        raw_f = where(d_f == d_f, d_f, where(d_b == d_b, d_b, 0.0))  # not NaN: neighbour valid
+        raw_b = where(d_b == d_b, d_b, where(d_f == d_f, d_f, 0.0))
+        g_f = where(seg_f, d_f, where(seg_b, d_b, raw_f))
+        g_b = where(seg_b, d_b, where(seg_f, d_f, raw_b))
+        return seg, g_f, g_b
+
+    dx = w[:, :, 1:] - w[:, :, :-1]  # [N, H+2, W+1]
+    dy = w[:, 1:, :] - w[:, :-1, :]  # [N, H+1, W+2]
+    seg_x, gx_r, gx_l = axis_tables(dx, e[:, :, 1:-1], 2)
+    seg_y, gy_d, gy_u = axis_tables(dy, e[:, 1:-1, :], 1)
+
+    # planar cells: four sides on a plane and the four corners on one plane
+    top, bottom = dx[:, :-1, :], dx[:, 1:, :]  # [N, H+1, W+1]
+    planar = seg_x[:, :-1, :] & seg_x[:, 1:, :] & seg_y[:, :, :-1] & seg_y[:, :, 1:]
+    planar = planar & (abs(top - bottom) <= e[:, :-1, :-1])
+    cell = ops.stack([where(planar, w[:, :-1, :-1], float("nan")), top, dy[:, :, :-1]], 0)
+    pixel = ops.stack([w, gx_r, gx_l, gy_d, gy_u], 0)
+    return cell, pixel
+
+
+def candidate_inverse_depths(rows: list[Any], a: Any, b: Any) -> list[Any]:
+    """Inverse depths that the four corners' own planes give at cell position (a, b).
+
+    ``rows`` = the corners' gathered pixel-table entries (top-left, top-right, bottom-left,
+    bottom-right), each a sequence of the 5 components; ``a`` / ``b`` in [0, 1) along columns /
+    rows.
+    """
+    tl, tr, bl, br = rows
+    a1, b1 = a - 1, b - 1
+    return [
+        tl[0] + tl[1] * a + tl[3] * b,
+        tr[0] + tr[2] * a1 + tr[3] * b,
+        bl[0] + bl[1] * a + bl[4] * b1,
+        br[0] + br[2] * a1 + br[4] * b1,
+        tl[0],
+        tr[0],
+        bl[0],
+        br[0],
+    ]
+
+
+# --------------------------------------------------------------------------- numpy front end
+def numpy_tables(depth: np.ndarray, abs_tol: float, rel_tol: float) -> SurfaceTables:
+    """:class:`SurfaceTables` of depth images [N, H, W] (metres, 0 = invalid), numpy float32."""
+    depth = np.asarray(depth)
+    n, h, w = depth.shape
+    inv = np.full((n, h + 2, w + 2), np.nan, dtype=np.float32)
+    d32 = depth.astype(np.float32, copy=False)
+    with np.errstate(divide="ignore"):
+        inner = np.float32(1.0) / d32
+    inner[~(d32 > 0)] = np.nan
+    inv[:, 1:-1, 1:-1] = inner
+    with np.errstate(invalid="ignore"):
+        cell, pixel = build_tables(inv, np.float32(abs_tol), np.float32(rel_tol), NUMPY_OPS)
+    return SurfaceTables(
+        cell=np.ascontiguousarray(cell, dtype=np.float32),
+        pixel=np.ascontiguousarray(pixel, dtype=np.float32),
+    )
+
+
+def resample_depth(
+    depth: np.ndarray, out_size: tuple[int, int], abs_tol: float, rel_tol: float
+) -> np.ndarray:
+    """Depth [H, W] -> [h, w] sampled on the surface at the centres of the ``h x w`` pixels.
+
+    The exact depth along each output pixel's centre ray when the surface there is planar
+    (nearest-pixel striding is off by up to half an input pixel, i.e. by 1/8 of an output pixel
+    for a 4x reduction, which on a grazing floor is a depth error of many per cent).  In a
+    non-planar cell (a depth edge, a crease) the NEAREST candidate surface wins: the largest
+    valid inverse depth among the corners' own planes (no value is blended across an edge; a
+    foreground object keeps its silhouette to within half an input pixel).  0 where no corner is
+    valid.  ``abs_tol`` / ``rel_tol`` set the planarity tolerance (:data:`PLANE_FRACTION`).
+    """
+    depth = np.asarray(depth)
+    H, W = depth.shape
+    h, w = out_size
+    if (H, W) == (h, w):
+        return depth.astype(np.float32, copy=True)
+    tables = numpy_tables(depth[None], abs_tol, rel_tol)
+    # output centre (i + .5) * H / h in input pixel units; +0.5 -> padded cell coordinates
+    t = (np.arange(h, dtype=np.float64) + 0.5) * (H / h) + 0.5
+    s = (np.arange(w, dtype=np.float64) + 0.5) * (W / w) + 0.5
+    r, c = np.floor(t).astype(np.intp), np.floor(s).astype(np.intp)
+    b = (t - r).astype(np.float32)[:, None]
+    a = (s - c).astype(np.float32)[None, :]
+    rr, cc = r[:, None], c[None, :]
+    cell = tables.cell[:, 0, rr, cc]  # [3, h, w]
+    with np.errstate(invalid="ignore"):
+        planar = cell[0] + cell[1] * a + cell[2] * b
+        px = tables.pixel[:, 0]
+        rows = [px[:, rr, cc], px[:, rr, cc + 1], px[:, rr + 1, cc], px[:, rr + 1, cc + 1]]
+        cands = np.stack(candidate_inverse_depths(rows, a, b))  # [4, h, w]
+        cands[~(cands > 0)] = -np.inf
+        best = np.where(np.isnan(cell[0]), cands.max(axis=0), planar)
+        out = np.zeros((h, w), dtype=np.float32)
+        ok = np.isfinite(best) & (best > 0)
+        out[ok] = np.float32(1.0) / best[ok]
+    return out
