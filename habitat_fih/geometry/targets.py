@@ -308,6 +308,7 @@ def covisibility_heatmaps(
     rel_tol: float = 0.02,
     min_overlap: float = 0.01,
     source_hfov: float | None = None,
+    source_tables: tuple[SurfaceTables, np.ndarray] | None = None,
 ) -> CovisibilityResult:
     """Per-source co-visibility maps of the target view (occlusion-aware).
 
@@ -321,6 +322,9 @@ def covisibility_heatmaps(
         abs_tol, rel_tol: depth agreement tolerance ``max(abs_tol, rel_tol * z)`` in metres.
         min_overlap: a source is ``valid`` when its co-visible fraction exceeds this.
         source_hfov: hfov of the source cameras (defaults to ``hfov``).
+        source_tables: optional ``(tables, slots)``: the sources' surface tables computed
+            beforehand (``surface.numpy_tables`` of these depths with the same tolerances, e.g.
+            cached per frame as the FIH task does) and, per source, its index in them.
 
     Returns:
         :class:`CovisibilityResult` with maps / normalized [N, h, w], valid / overlap [N].
@@ -358,9 +362,12 @@ def covisibility_heatmaps(
 
     rel = np.matmul(invert_pose(spose), tpose)  # [N, 4, 4] source camera <- target camera
     f = focal_from_hfov(src_hfov, ws)
-    tables = numpy_tables(sdepth, abs_tol, rel_tol)
+    if source_tables is None:
+        tables, slots = numpy_tables(sdepth, abs_tol, rel_tol), np.arange(n, dtype=np.intp)
+    else:
+        tables, slots = _as_tables(source_tables, n, hs, ws)
     target = (tdepth, focal_from_hfov(hfov, W))
-    covis = _covisible_points(rel, pts, tables, f, abs_tol, rel_tol, target)  # [N, P]
+    covis = _covisible_points(rel, pts, tables, slots, f, abs_tol, rel_tol, target)  # [N, P]
 
     counts = np.count_nonzero(covis, axis=1)  # [N]
     if num_valid == H * W:
@@ -391,10 +398,29 @@ def covisibility_heatmaps(
     )
 
 
+def _as_tables(
+    source_tables: tuple[SurfaceTables, np.ndarray], n: int, hs: int, ws: int
+) -> tuple[SurfaceTables, np.ndarray]:
+    tables, slots = source_tables
+    slots = np.asarray(slots, dtype=np.intp)
+    shape = tables.pixel.shape
+    if tables.pixel.ndim != 4 or shape[0] != 5 or shape[2:] != (hs + 2, ws + 2):
+        raise ValueError(
+            f"source_tables must hold the tables of [*, {hs}, {ws}] depths (pixel table "
+            f"[5, *, {hs + 2}, {ws + 2}]), got pixel table shape {shape}"
+        )
+    if slots.shape != (n,) or (n and not (0 <= slots.min() and slots.max() < shape[1])):
+        raise ValueError(
+            f"source_tables slots must be {n} indices in [0, {shape[1]}), got {slots.tolist()}"
+        )
+    return tables, slots
+
+
 def _covisible_points(
     rel: np.ndarray,
     pts: np.ndarray,
     tables: SurfaceTables,
+    slots: np.ndarray,
     f: float,
     abs_tol: float,
     rel_tol: float,
@@ -418,11 +444,6 @@ def _covisible_points(
     q64 = _workspace("q64", (n, 3, num), np.float64)
     q = _workspace("q32", (n, 3, num), np.float32)
     scale = _workspace("scale", (n, num), np.float32)
-    col = _workspace("col", (n, num), np.float32)
-    row = _workspace("row", (n, num), np.float32)
-    lin = _workspace("lin", (n, num), np.intp)
-    w_hat = _workspace("w_hat", (n, num), np.float32)
-    gathered = _workspace("gathered", (n, num), np.float32)
     covis = _workspace("covis", (n, num), np.bool_)
     tmp = _workspace("tmp", (n, num), np.bool_)
     f32 = np.float32
@@ -443,46 +464,42 @@ def _covisible_points(
         inside &= np.less(u, ws, out=tmp)
         inside &= np.greater_equal(v, 0, out=tmp)
         inside &= np.less(v, hs, out=tmp)
-        u += f32(0.5)  # padded-cell coordinates: cell c spans padded pixel centres c .. c+1
-        v += f32(0.5)
-        np.floor(u, out=col)
-        np.floor(v, out=row)
-        u -= col  # fractional position a in the cell
-        v -= row  # fractional position b
-        lin_f = np.multiply(row, f32(ws + 1), out=row)
-        lin_f += col
-        np.copyto(lin_f, f32(0.0), where=np.logical_not(inside, out=tmp))
-        np.copyto(lin, lin_f, casting="unsafe")
-    lin += (np.arange(n, dtype=np.intp) * ((hs + 1) * (ws + 1)))[:, None]
-    z = np.negative(zc, out=zc)  # planar depth in the source
+    # From here on only the points inside a source frustum (typically a third of them).
+    pick = np.flatnonzero(inside)
+    inside[...] = False
+    src, pt = np.divmod(pick, num)
+    a = u[src, pt] + f32(0.5)  # padded-cell coordinates: cell c spans padded pixel centres
+    b = v[src, pt] + f32(0.5)  # c .. c+1
+    col, row = np.floor(a), np.floor(b)
+    a -= col  # fractional position in the cell
+    b -= row
+    lin_f = row * f32(ws + 1)
+    lin_f += col
+    lin = lin_f.astype(np.intp)
+    lin += slots[src] * ((hs + 1) * (ws + 1))
+    z = -zc[src, pt]  # planar depth in the source
     tol = tolerance(z, f32(abs_tol), f32(rel_tol), NUMPY_OPS)
     cell = tables.cell.reshape(3, -1)
     with np.errstate(invalid="ignore"):
-        np.take(cell[0], lin, out=w_hat, mode="clip")  # w00 (NaN: not a planar cell)
-        edge = np.isnan(w_hat, out=tmp)
-        edge &= inside
-        np.take(cell[1], lin, out=gathered, mode="clip")
-        gathered *= u
-        w_hat += gathered
-        np.take(cell[2], lin, out=gathered, mode="clip")
-        gathered *= v
-        w_hat += gathered
-        inside &= agrees(z, w_hat, tol)
-        idx = np.flatnonzero(edge)
-        if idx.size:
-            src = idx // num
-            inside.reshape(-1)[idx] = _edge_points(
+        w_hat = cell[0].take(lin)  # w00 (NaN: not a planar cell)
+        edge = np.flatnonzero(np.isnan(w_hat))
+        w_hat += cell[1].take(lin) * a
+        w_hat += cell[2].take(lin) * b
+        ok = agrees(z, w_hat, tol)
+        if edge.size:
+            ok[edge] = _edge_points(
                 tables,
-                lin.reshape(-1)[idx],
-                u.reshape(-1)[idx],
-                v.reshape(-1)[idx],
-                z.reshape(-1)[idx],
-                tol.reshape(-1)[idx],
-                q64[src, :, idx % num],
-                rel[src],
+                lin[edge],
+                a[edge],
+                b[edge],
+                z[edge],
+                tol[edge],
+                q64[src[edge], :, pt[edge]],
+                rel[src[edge]],
                 target,
                 (abs_tol, rel_tol),
             )
+    inside.reshape(-1)[pick[ok]] = True
     return inside
 
 
