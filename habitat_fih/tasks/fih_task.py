@@ -38,7 +38,7 @@ from habitat.tasks.vln.vln import VLNTask
 
 from habitat_fih.geometry import covisibility_heatmaps
 from habitat_fih.geometry.camera import pose_from_agent_state
-from habitat_fih.geometry.surface import resample_depth
+from habitat_fih.geometry.surface import SurfaceTables, numpy_tables, resample_depth
 from habitat_fih.tasks.frame_memory import Frame, FrameMemory
 
 __all__ = ["FIHVLNTask", "FrameTargets", "PREDICTION_KEY"]
@@ -104,11 +104,14 @@ class FIHVLNTask(VLNTask):
         self.prediction: dict[str, np.ndarray] | None = None
         self.prediction_targets: FrameTargets | None = None
         self._targets: FrameTargets | None = None
+        self._tables: SurfaceTables | None = None  # per memory slot (built once per frame)
+        self._slots: dict[int, int] = {}  # remembered step -> slot in self._tables
         super().__init__(config=config, sim=sim, dataset=dataset)
 
     # ------------------------------------------------------------------ episode flow
     def reset(self, episode):
         self.frame_memory.clear()
+        self._slots = {}
         self.step_index = 0
         self.first_pose = None
         self.prediction = None
@@ -132,7 +135,22 @@ class FIHVLNTask(VLNTask):
         return observations
 
     def _remember(self, observations) -> None:
-        self.frame_memory.add(self.targets(observations).current)
+        frame = self.targets(observations).current
+        self.frame_memory.add(frame)
+        # the surface tables of each remembered frame are built once, into a free slot
+        kept = set(self.frame_memory.steps)
+        self._slots = {s: k for s, k in self._slots.items() if s in kept}
+        if self._tables is None:
+            m, (h, w) = self.frame_memory.max_frames, self.working_size
+            self._tables = SurfaceTables(
+                cell=np.zeros((3, m, h + 1, w + 1), dtype=np.float32),
+                pixel=np.zeros((5, m, h + 2, w + 2), dtype=np.float32),
+            )
+        slot = min(set(range(self.frame_memory.max_frames)) - set(self._slots.values()))
+        tables = numpy_tables(frame.depth[None], self.abs_tol, self.rel_tol)
+        self._tables.cell[:, slot] = tables.cell[:, 0]
+        self._tables.pixel[:, slot] = tables.pixel[:, 0]
+        self._slots[frame.step] = slot
 
     # ------------------------------------------------------------------ targets
     def current_frame(self, observations) -> Frame:
@@ -174,6 +192,7 @@ class FIHVLNTask(VLNTask):
                 self.working_size,
                 abs_tol=self.abs_tol,
                 rel_tol=self.rel_tol,
+                source_tables=(self._tables, [self._slots[int(t)] for t in steps[filled]]),
             )
             covisible[filled] = result.maps
             overlap[filled] = result.overlap
