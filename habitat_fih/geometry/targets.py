@@ -15,27 +15,51 @@ Camera conventions are those of :mod:`habitat_fih.geometry.camera` (habitat came
 
 Co-visibility rule
 ------------------
-A target pixel with valid depth (> 0) is back-projected to its 3D surface point ``X``.  It is
+A target pixel with valid depth (> 0) is back-projected to its 3-D surface point ``X``.  It is
 co-visible with source frame n when ``X`` lies in front of source camera n (planar depth
-``z > 1e-6``), projects inside source image n (``0 <= u < Ws``, ``0 <= v < Hs``), and source
-n's depth at that pixel - sampled at the NEAREST pixel (the one containing ``(u, v)``; bilinear
-would blend across depth discontinuities) - is valid and agrees with ``z`` within
-``max(abs_tol, rel_tol * z)``: the source saw that same surface, not an occluder in front of
-it nor something behind it.  Invalid target pixels (depth 0) are never co-visible.
+``z > 1e-6``), projects inside source image n (``0 <= u < Ws``, ``0 <= v < Hs``, continuous
+coordinates) and source n saw that same surface there - not an occluder in front of it, nor
+something behind it.  "What the source saw at (u, v)" is its depth image read as a surface
+(:mod:`habitat_fih.geometry.surface`, in inverse depth ``w = 1/z``, which is affine in the pixel
+coordinates on any plane):
+
+* (u, v) falls in a **planar cell** (the 2 x 2 source pixel centres around it lie on one plane,
+  checked with second differences): ``X`` is seen iff its depth agrees with that plane at
+  (u, v) within ``max(abs_tol, rel_tol * z)``.  Exact for every surface orientation: a floor
+  seen at a grazing angle, a wall at 10 degrees.
+* otherwise (a depth edge, a crease, a surface narrower than a pixel, an invalid neighbour, the
+  image border - at most one source pixel from such a feature) the samples cannot place the
+  feature between two pixel centres, and ``X`` is seen iff its inverse depth lies within the
+  span of the four corners' own surfaces at (u, v) (each corner's constant depth and its plane
+  extended from its centre), widened by the tolerance - UNLESS the pixel whose square contains
+  (u, v) has a surface in front of ``X`` by more than the tolerance (an occluder the source
+  saw).  Such an occluder is trusted unless the TARGET's own view shows free space there: the
+  target sees, at the occluder point's nearest target pixel, a surface farther than it by more
+  than the tolerance (then the occluder does not reach X's ray; after a pure turn this is
+  always so, since both views share the centre).
+
+So occlusion is exact away from depth edges, a point hidden behind a surface the source saw is
+never co-visible where the target can see that surface, and after a pure turn every valid pixel
+whose ray is inside the source frustum is co-visible (tested in closed form: floors, grazing
+walls, stairs, translations, occluders).  Invalid target pixels (depth 0) are never co-visible.
 
 Output cells: the target's ``H x W`` pixel grid is area-averaged onto ``out_size = (h, w)``.
 Each cell's value is (co-visible target pixels' area inside the cell) / (the cell's WHOLE
-area, invalid pixels included), so maps are true area fractions in [0, 1].  When ``H % h == 0``
+area, invalid pixels included), so maps are true area fractions in [0, 1].  The per-source
+``overlap`` is instead the co-visible fraction of the VALID target pixels.  When ``H % h == 0``
 and ``W % w == 0`` this is a reshape-mean over ``(H/h) x (W/w)`` blocks; otherwise a general
 area-weighted resize with fractional pixel overlaps (also used for upsampling).  The sensor
 uses multiples.
 
 Precision: the rigid transforms run in float64; projection and the depth test run in float32
 as a fixed sequence of correctly rounded elementwise operations that the torch implementation
-(:mod:`habitat_fih.geometry.targets_torch`) mirrors op for op, so both take the same per-pixel
-decisions (float32 is ~1e-5 px / ~1e-7 relative depth here, far below the tolerances).
-Performance: one GEMM projects all N x P points at once, then ~25 in-place array passes; about
-3 ms for 32 sources at 64x64 on one core (``benchmarks/bench_targets.py``).
+(:mod:`habitat_fih.geometry.targets_torch`) mirrors op for op, and the free-space check in
+float64, so both take the same per-pixel decisions (float32 is ~1e-5 px / ~1e-7 relative depth
+here, far below the tolerances).  Performance: one GEMM projects all N x P points at once; only
+the points inside a frustum go through the surface lookup, and only those in non-planar cells
+(a few per cent) through the corner test.  The sources' surface tables can be passed in
+(``source_tables``) so that a caller with a frame memory builds them once per frame, as the FIH
+task does (``benchmarks/bench_targets.py``).
 """
 
 from __future__ import annotations

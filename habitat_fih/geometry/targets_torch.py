@@ -6,10 +6,11 @@ views, each with its own N source frames (padded slots switched off by ``source_
 * :func:`covisibility_heatmaps_torch` - occlusion-aware co-visibility area fractions;
 * :func:`camera_position_heatmaps_torch` - Gaussians at the projected source camera centres.
 
-Conventions, the co-visibility rule (nearest-pixel source depth sampling, tolerance
-``max(abs_tol, rel_tol * z)``), the area-fraction denominator (all pixels of a cell) and the
-camera status codes (:class:`~habitat_fih.geometry.targets.CameraStatus`) are exactly those of
-the numpy module; see its docstring.  Rigid transforms run in float64, projection and the depth
+Conventions, the co-visibility rule (the source depth read as a piecewise-planar surface,
+:mod:`habitat_fih.geometry.surface`, tolerance ``max(abs_tol, rel_tol * z)``), the area-fraction
+denominator (all pixels of a cell; ``overlap`` over the valid pixels) and the camera status
+codes (:class:`~habitat_fih.geometry.targets.CameraStatus`) are exactly those of the numpy
+module; see its docstring.  The surface tables come from the same ``surface.build_tables``.  Rigid transforms run in float64, projection and the depth
 test in float32 with the same sequence of correctly rounded elementwise operations as numpy, so
 per-pixel decisions agree and maps are equal.  Sources are processed in chunks of at most
 ``_CHUNK_ELEMS`` projected points (about 100 MB of temporaries).  Nothing here is

@@ -72,3 +72,21 @@ def test_invalid_input_pixels_stay_invalid() -> None:
     out = resample_depth(depth, (16, 16), 0.05, 0.02)
     np.testing.assert_array_equal(out[:8], 0.0)
     np.testing.assert_array_equal(out[8:], 2.0)
+
+
+def test_compiled_tables_equal_the_array_reference_bit_for_bit() -> None:
+    """numpy_tables (compiled loop) == reference_tables (the array code torch also runs)."""
+    from habitat_fih.geometry.surface import numpy_tables, reference_tables
+
+    rng = np.random.default_rng(3)
+    wall = Rect((0.0, 0.0, -3.0), (10.0, 0.0, 0.0), (0.0, 10.0, 0.0))
+    scene = [FLOOR, wall, Box((-0.3, 0.0, -1.5), (0.25, 0.6, -1.0)), grazing_wall(10.0, 0.75)]
+    depths = [render_depth(scene, yaw_pose(a, (0.0, 1.25, 0.0)), HFOV, 24, 20) for a in (0, 40)]
+    depths.append(rng.uniform(0.3, 6.0, (24, 20)).astype(np.float32))
+    depths[-1][rng.random((24, 20)) < 0.2] = 0.0  # scattered invalid pixels
+    stack = np.stack(depths)
+    got, ref = numpy_tables(stack, 0.05, 0.02), reference_tables(stack, 0.05, 0.02)
+    for a, b in ((got.cell, ref.cell), (got.pixel, ref.pixel)):
+        assert a.shape == b.shape and a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
+    assert np.isnan(got.cell[0]).any() and (~np.isnan(got.cell[0])).any()  # both kinds of cell

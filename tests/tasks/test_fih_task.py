@@ -13,8 +13,8 @@ from habitat_fih.config import get_config
 from habitat_fih.datasets.episodes import EpisodeSpec, sample_episodes, write_split
 from habitat_fih.datasets.procedural import ApartmentSpec, export_apartment
 from habitat_fih.geometry import camera_position_heatmaps, covisibility_heatmaps
-from habitat_fih.geometry.surface import resample_depth
 from habitat_fih.geometry.camera import pose_from_agent_state
+from habitat_fih.geometry.surface import resample_depth
 from habitat_fih.sim.navigation import NavGrid
 from habitat_fih.sim.scene import load_scene
 from habitat_fih.tasks.fih_task import PREDICTION_KEY, FIHVLNTask
