@@ -7,8 +7,10 @@ camera-to-world 4x4 poses, ``fx = fy = (W/2) / tan(hfov/2)`` with pixel centres 
 
 * :mod:`~habitat_fih.geometry.camera` - intrinsics, (back-)projection, pose and quaternion
   helpers, OpenCV / VGGT extrinsics.
+* :mod:`~habitat_fih.geometry.surface` - a depth image read as a piecewise-planar surface in
+  inverse depth (the model behind the co-visibility rule; working-resolution resampling).
 * :mod:`~habitat_fih.geometry.targets` - numpy co-visibility and camera-position heatmaps (the
-  simulator-side sensor).
+  simulator-side sensor; the per-pixel decision kernel is :mod:`~habitat_fih.geometry.covisible`).
 * :mod:`~habitat_fih.geometry.targets_torch` - the same on batched torch tensors
   (``covisibility_heatmaps_torch``, ``camera_position_heatmaps_torch``); imported lazily so the
   simulator side does not pay for importing torch.

@@ -43,6 +43,7 @@ import quaternion  # noqa: F401  (registers the np.quaternion dtype)
 
 __all__ = [
     "HABITAT_TO_OPENCV",
+    "MIN_DEPTH",
     "backproject_depth",
     "camera_rays",
     "camera_to_world",
@@ -65,6 +66,9 @@ __all__ = [
     "validate_hfov",
     "world_to_camera",
 ]
+
+#: Smallest planar depth counted as "in front of" a camera (metres).
+MIN_DEPTH = 1e-6
 
 #: Change of basis from the habitat camera frame (x right, y up, -z forward) to the OpenCV
 #: camera frame (x right, y down, z forward); it is its own inverse.
