@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("scenes", nargs="+")
     parser.add_argument("--turns", type=float, nargs="+", default=[15.0])
     parser.add_argument("--samples", type=int, default=25)
+    parser.add_argument("--png", default="", help="folder for a picture of each row's worst turn")
     args = parser.parse_args()
     print(f"habitat_sim {habitat_sim.__version__}; depth {SIZE}², working {WORK}², hfov {HFOV}")
     print(
@@ -106,6 +107,7 @@ def main() -> None:
         rng = np.random.default_rng(7)
         for turn in args.turns:
             ious, got, exact, exact_full = [], [], [], []
+            worst: tuple = ()
             while len(ious) < args.samples:
                 p = sim.pathfinder.get_random_navigable_point()
                 yaw = rng.uniform(-math.pi, math.pi)
@@ -124,6 +126,8 @@ def main() -> None:
                 pred = res.maps[0] > 0.5
                 want = seen_after_turn(work_t, tgt_p, src_p)
                 ious.append((pred & want).sum() / max((pred | want).sum(), 1))
+                if not worst or ious[-1] < worst[0]:
+                    worst = (ious[-1], src_d, tgt_d, pred, want)
                 got.append(float(res.overlap[0]))
                 exact.append(want.sum() / valid.sum())
                 exact_full.append(seen_after_turn(tgt_d, tgt_p, src_p).sum() / (tgt_d > 0).sum())
@@ -133,7 +137,29 @@ def main() -> None:
                 f"{np.min(ious):8.4f} {np.median(got):11.4f} {np.median(exact):13.4f} "
                 f"{np.median(exact_full):14.4f}"
             )
+            if args.png:
+                _picture(Path(args.png) / f"{name}_turn{turn:.0f}_worst.png", *worst)
         sim.close()
+
+
+def _picture(path: Path, iou: float, src_d, tgt_d, pred, want) -> None:
+    """Previous depth | current depth | target map (white) with misses red, extras blue."""
+    import cv2
+
+    def gray(d):
+        g = (255 * (1 - np.clip(d / MAX_DEPTH, 0, 1))).astype(np.uint8)
+        g[d <= 0] = 0
+        return cv2.cvtColor(cv2.resize(g, (256, 256), interpolation=cv2.INTER_NEAREST), 8)
+
+    m = np.zeros((*pred.shape, 3), np.uint8)
+    m[pred & want] = 255
+    m[want & ~pred] = (0, 0, 255)  # BGR: missed
+    m[pred & ~want] = (255, 0, 0)  # covisible by the rule, not by the closed form
+    m = cv2.resize(m, (256, 256), interpolation=cv2.INTER_NEAREST)
+    img = np.concatenate([gray(src_d), gray(tgt_d), m], axis=1)
+    cv2.putText(img, f"IoU {iou:.4f}", (520, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), img)
 
 
 if __name__ == "__main__":
