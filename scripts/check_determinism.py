@@ -1,7 +1,8 @@
 """Probe that FIHSim-v0's navigation gives the same bits on another CPU / instruction set.
 
 Prints one digest per bundled house (the navigability grid: node columns, heights, links,
-clearance) and one per split (geodesic start -> goal and the oracle's actions of every episode).
+clearance), one per split (geodesic start -> goal and the oracle's actions of every episode) and
+one of the frame-indexed targets of FIH-VLN-v0 steps (``--target-steps``).
 Run it under different settings and compare the digests, e.g.
 
     python scripts/check_determinism.py > a.txt
@@ -17,6 +18,7 @@ instruction set for every vectorised loop; shuffled faces: another triangle orde
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -47,6 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shuffle-faces", action="store_true", help="shuffle each mesh's faces")
     ap.add_argument("--episodes", type=int, default=20, help="episodes per split (first by id)")
+    ap.add_argument("--target-steps", type=int, default=60, help="FIH-VLN-v0 steps (0: skip)")
     args = ap.parse_args()
     grids: dict[str, NavGrid] = {}
     for path in sorted((SCENES / "fih_synthetic").glob("house_*.glb")):
@@ -71,6 +74,44 @@ def main() -> None:
             actions.extend(result[1] if result is not None else [-1])
             actions.append(-9)
         print(split, len(eps), _digest(np.asarray(geos), np.asarray(actions)))
+    if args.target_steps:
+        print("targets", args.target_steps, _targets_digest(args.target_steps, args.shuffle_faces))
+
+
+def _targets_digest(steps: int, shuffle_faces: bool) -> str:
+    """FIH-VLN-v0 on val_seen with the expert's actions: every step's frame_heatmaps
+    (co-visibility maps, validity, camera positions and statuses) through one digest - the whole
+    target path (Embree depth, working-depth resampling, surface tables, co-visibility)."""
+    from habitat import Env
+
+    from habitat_fih.config import get_config
+    from habitat_fih.sim import simulator as sim_module
+
+    if shuffle_faces:  # the simulator's meshes in another triangle order too (Embree's order)
+        original = sim_module.load_scene
+
+        def shuffled(*a, **k):
+            mesh = original(*a, **k)
+            order = np.random.default_rng(0).permutation(len(mesh.faces))
+            return dataclasses.replace(
+                mesh,
+                faces=np.asarray(mesh.faces)[order],
+                face_materials=np.asarray(mesh.face_materials)[order],
+            )
+
+        sim_module.load_scene = shuffled
+    cfg = get_config("benchmark/nav/fih_vln_synthetic", ["habitat.task.memory_max_frames=8"])
+    arrays = []
+    with Env(config=cfg) as env:
+        done = 0
+        while done < steps:
+            obs = env.reset()
+            while not env.episode_over and done < steps:
+                fh = obs["frame_heatmaps"]
+                arrays += [fh[k] for k in sorted(fh)]
+                obs = env.step(int(obs["shortest_path_sensor"][0]) or 1)
+                done += 1
+    return _digest(*arrays)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import torch
 
 from habitat_fih.geometry import (
     MASKED,
+    SAME_POSITION,
     camera_position_heatmaps,
     covisibility_heatmaps,
 )
@@ -122,6 +123,13 @@ def test_camera_positions_match_numpy() -> None:
         np.testing.assert_allclose(res.maps[k].numpy(), ref.maps, atol=1e-5)
         statuses.append(ref.status)
     assert len(set(np.concatenate(statuses).tolist())) >= 2
+    # a source at the target's own centre (a turn in place) is SAME_POSITION in both
+    sp_same = sp.copy()
+    sp_same[0, 2, :3, 3] = tp[0, :3, 3] + 1e-4
+    same = camera_position_heatmaps_torch(t(td), t(tp), t(sp_same), 90.0, (12, 12))
+    ref = camera_position_heatmaps(td[0], tp[0], sp_same[0], 90.0, (12, 12))
+    assert same.status[0, 2] == ref.status[2] == SAME_POSITION
+    assert torch.isnan(same.uv[0, 2]).all() and same.maps[0, 2].sum() == 0
     mask = torch.ones(3, 8, dtype=torch.bool)
     mask[1, 3] = False
     masked = camera_position_heatmaps_torch(t(td), t(tp), t(sp), 90.0, (12, 12), source_mask=mask)
