@@ -82,8 +82,10 @@ def covisible_points(
     src, pt = np.divmod(pick, num)
     a = u[src, pt] + f32(0.5)  # padded-cell coordinates: cell c spans padded pixel centres
     b = v[src, pt] + f32(0.5)  # c .. c+1
-    col, row = np.floor(a), np.floor(b)
-    a -= col  # fractional position in the cell
+    # the outer half-pixel ring reads the nearest interior cell (extended to the image edge)
+    col = np.clip(np.floor(a), f32(1), f32(max(ws - 1, 1)))
+    row = np.clip(np.floor(b), f32(1), f32(max(hs - 1, 1)))
+    a -= col  # position in the cell: [0, 1), or down to -0.5 / up to 1.5 in the outer ring
     b -= row
     lin_f = row * f32(ws + 1)
     lin_f += col

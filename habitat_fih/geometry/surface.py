@@ -40,7 +40,9 @@ The tables are defined by :func:`build_tables`, written once with operators that
 and torch tensors share (``+ - * abs``, comparisons, ``& |`` and a ``where``) and run as is by
 :mod:`~habitat_fih.geometry.targets_torch`; the numpy side runs a compiled loop with the same
 float32 operations (:func:`numpy_tables`, checked bit for bit against :func:`reference_tables`),
-so both see the same surface.  No decision depends on an exact floating-point tie: every test compares a
+so both see the same surface.  :func:`resample_depth` evaluates the same rules per output pixel
+in a compiled loop (checked bit for bit against :func:`reference_resample_depth`).  numba adds
+no fused multiply-add unless asked (``fastmath``), so the compiled loops round like numpy.  No decision depends on an exact floating-point tie: every test compares a
 residual with a tolerance that is orders of magnitude above float32 rounding.
 """
 
@@ -65,6 +67,7 @@ __all__ = [
     "footprint_agrees",
     "numpy_tables",
     "padded_inverse_depth",
+    "reference_resample_depth",
     "reference_tables",
     "resample_depth",
     "tolerance",
@@ -256,7 +259,7 @@ def numpy_tables(depth: np.ndarray, abs_tol: float, rel_tol: float) -> SurfaceTa
     n, h2, w2 = inv.shape
     cell = np.empty((3, n, h2 - 1, w2 - 1), dtype=np.float32)
     pixel = np.empty((5, n, h2, w2), dtype=np.float32)
-    _tables_kernel(inv, np.float32(abs_tol), np.float32(rel_tol), cell, pixel)
+    _tables_kernel(inv, np.array([abs_tol, rel_tol], dtype=np.float32), cell, pixel)
     return SurfaceTables(cell=cell, pixel=pixel)
 
 
@@ -271,8 +274,62 @@ def reference_tables(depth: np.ndarray, abs_tol: float, rel_tol: float) -> Surfa
     )
 
 
+# --------------------------------------------------------------------------- compiled helpers
+# One pixel / segment at a time, the same float32 operations as build_tables (w: one padded
+# inverse-depth image [H+2, W+2]; out-of-range indices behave as the padding / the False
+# borders of build_tables).
+@numba.njit(cache=True, inline="always")
+def _e(w, i, j, tols):  # tols = (abs_tol, rel_tol) float32
+    x = w[i, j]
+    ea = x * x * tols[0]
+    er = x * tols[1]
+    return (ea if ea > er else er) * np.float32(PLANE_FRACTION)
+
+
+@numba.njit(cache=True, inline="always")
+def _dx(w, i, k):  # w[i, k+1] - w[i, k], NaN outside
+    if 0 <= k < w.shape[1] - 1:
+        return w[i, k + 1] - w[i, k]
+    return np.float32(np.nan)
+
+
+@numba.njit(cache=True, inline="always")
+def _dy(w, k, j):
+    if 0 <= k < w.shape[0] - 1:
+        return w[k + 1, j] - w[k, j]
+    return np.float32(np.nan)
+
+
 @numba.njit(cache=True)
-def _eno(seg_b: bool, seg_f: bool, d_b: float, d_f: float) -> tuple:
+def _flat_x(w, i, c, tols):  # pixels c-1, c, c+1 of row i collinear
+    if 1 <= c < w.shape[1] - 1:
+        return abs(_dx(w, i, c) - _dx(w, i, c - 1)) <= _e(w, i, c, tols)
+    return False
+
+
+@numba.njit(cache=True)
+def _flat_y(w, r, j, tols):
+    if 1 <= r < w.shape[0] - 1:
+        return abs(_dy(w, r, j) - _dy(w, r - 1, j)) <= _e(w, r, j, tols)
+    return False
+
+
+@numba.njit(cache=True)
+def _seg_x(w, i, k, tols):  # segment k..k+1 of row i on a plane
+    if 0 <= k < w.shape[1] - 1:
+        return _flat_x(w, i, k, tols) or _flat_x(w, i, k + 1, tols)
+    return False
+
+
+@numba.njit(cache=True)
+def _seg_y(w, k, j, tols):
+    if 0 <= k < w.shape[0] - 1:
+        return _flat_y(w, k, j, tols) or _flat_y(w, k + 1, j, tols)
+    return False
+
+
+@numba.njit(cache=True)
+def _eno(seg_b, seg_f, d_b, d_f):
     """Gradients towards + and - (``build_tables.axis_tables``'s where-chains, one pixel)."""
     zero = np.float32(0.0)
     raw_f = d_f if d_f == d_f else (d_b if d_b == d_b else zero)
@@ -283,7 +340,34 @@ def _eno(seg_b: bool, seg_f: bool, d_b: float, d_f: float) -> tuple:
 
 
 @numba.njit(cache=True)
-def _tables_kernel(w, abs_tol, rel_tol, cell, pixel) -> None:  # pragma: no cover (compiled)
+def _gradients(w, i, j, tols):
+    """(gx_right, gx_left, gy_down, gy_up) of padded pixel (i, j)."""
+    gx_r, gx_l = _eno(
+        _seg_x(w, i, j - 1, tols), _seg_x(w, i, j, tols), _dx(w, i, j - 1), _dx(w, i, j)
+    )
+    gy_d, gy_u = _eno(
+        _seg_y(w, i - 1, j, tols), _seg_y(w, i, j, tols), _dy(w, i - 1, j), _dy(w, i, j)
+    )
+    return gx_r, gx_l, gy_d, gy_u
+
+
+@numba.njit(cache=True)
+def _planar(w, r, c, tols):
+    """Cell (r, c) planar: four sides on a plane, corners on one plane."""
+    if not (
+        _seg_x(w, r, c, tols)
+        and _seg_x(w, r + 1, c, tols)
+        and _seg_y(w, r, c, tols)
+        and _seg_y(w, r, c + 1, tols)
+    ):
+        return False
+    return abs(_dx(w, r, c) - _dx(w, r + 1, c)) <= _e(w, r, c, tols)
+
+
+@numba.njit(cache=True)
+def _tables_kernel(w, tols, cell, pixel) -> None:  # pragma: no cover (compiled)
+    """All pixels and cells at once (array passes; the same operations as the helpers)."""
+    abs_tol, rel_tol = tols[0], tols[1]
     n_img, h2, w2 = w.shape
     quarter = np.float32(PLANE_FRACTION)
     nan = np.float32(np.nan)
@@ -346,6 +430,34 @@ def _tables_kernel(w, abs_tol, rel_tol, cell, pixel) -> None:  # pragma: no cove
                 cell[2, n, r, c] = dy[r, c]
 
 
+@numba.njit(cache=True)
+def _resample_kernel(w, tols, t, s, out) -> None:  # pragma: no cover (compiled)
+    """``resample_depth`` at padded-cell coordinates t [h] (rows), s [w] (columns)."""
+    zero = np.float32(0.0)
+    for i in range(t.size):
+        r = int(np.floor(t[i]))
+        b = np.float32(t[i] - r)
+        for j in range(s.size):
+            c = int(np.floor(s[j]))
+            a = np.float32(s[j] - c)
+            if _planar(w, r, c, tols):
+                best = w[r, c] + _dx(w, r, c) * a + _dy(w, r, c) * b
+            else:
+                best = np.float32(-np.inf)
+                for dr in range(2):
+                    for dc in range(2):
+                        x = w[r + dr, c + dc]
+                        gx_r, gx_l, gy_d, gy_u = _gradients(w, r + dr, c + dc, tols)
+                        gx = gx_r if dc == 0 else gx_l
+                        gy = gy_d if dr == 0 else gy_u
+                        aa = a if dc == 0 else a - np.float32(1.0)
+                        bb = b if dr == 0 else b - np.float32(1.0)
+                        for cand in (x + gx * aa + gy * bb, x):
+                            if cand > 0 and cand > best:
+                                best = cand
+            out[i, j] = np.float32(1.0) / best if (best > 0 and best < np.inf) else zero
+
+
 def resample_depth(
     depth: np.ndarray, out_size: tuple[int, int], abs_tol: float, rel_tol: float
 ) -> np.ndarray:
@@ -364,7 +476,28 @@ def resample_depth(
     h, w = out_size
     if (H, W) == (h, w):
         return depth.astype(np.float32, copy=True)
-    tables = numpy_tables(depth[None], abs_tol, rel_tol)
+    t, s = _centres(H, h), _centres(W, w)
+    out = np.empty((h, w), dtype=np.float32)
+    tols = np.array([abs_tol, rel_tol], dtype=np.float32)
+    _resample_kernel(padded_inverse_depth(depth[None])[0], tols, t, s, out)
+    return out
+
+
+def _centres(n_in: int, n_out: int) -> np.ndarray:
+    """Output pixel centres ``(i + .5) * n_in / n_out`` in padded-cell coordinates (+0.5)."""
+    return (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) + 0.5
+
+
+def reference_resample_depth(
+    depth: np.ndarray, out_size: tuple[int, int], abs_tol: float, rel_tol: float
+) -> np.ndarray:
+    """:func:`resample_depth` through the array tables (:func:`reference_tables`; tests)."""
+    depth = np.asarray(depth)
+    H, W = depth.shape
+    h, w = out_size
+    if (H, W) == (h, w):
+        return depth.astype(np.float32, copy=True)
+    tables = reference_tables(depth[None], abs_tol, rel_tol)
     # output centre (i + .5) * H / h in input pixel units; +0.5 -> padded cell coordinates
     t = (np.arange(h, dtype=np.float64) + 0.5) * (H / h) + 0.5
     s = (np.arange(w, dtype=np.float64) + 0.5) * (W / w) + 0.5

@@ -27,8 +27,10 @@ coordinates on any plane):
   checked with second differences): ``X`` is seen iff its depth agrees with that plane at
   (u, v) within ``max(abs_tol, rel_tol * z)``.  Exact for every surface orientation: a floor
   seen at a grazing angle, a wall at 10 degrees.
-* otherwise (a depth edge, a crease, a surface narrower than a pixel, an invalid neighbour, the
-  image border - at most one source pixel from such a feature) the samples cannot place the
+  In the outer half-pixel ring of the image (outside every cell) the nearest interior cell is
+  read, its plane extended to the image edge.
+* otherwise (a depth edge, a crease, a surface narrower than a pixel, an invalid neighbour - at
+  most one source pixel from such a feature) the samples cannot place the
   feature between two pixel centres, and ``X`` is seen iff its inverse depth lies within the
   span of the four corners' own surfaces at (u, v) (each corner's constant depth and its plane
   extended from its centre), widened by the tolerance - UNLESS the pixel whose square contains

@@ -381,7 +381,9 @@ def covisibility_heatmaps_torch(
         inside = (zc < min_z) & (u >= 0) & (u < ws) & (v >= 0) & (v < hs)
         u = u + half  # padded-cell coordinates
         v = v + half
-        col, row = torch.floor(u), torch.floor(v)
+        # the outer half-pixel ring reads the nearest interior cell (targets: the same)
+        col = torch.clamp(torch.floor(u), 1, max(ws - 1, 1))
+        row = torch.clamp(torch.floor(v), 1, max(hs - 1, 1))
         a, bb = u - col, v - row  # fractional cell position
         lin = torch.where(inside, row * cols_f + col, torch.zeros_like(u)).long()
         z = -zc

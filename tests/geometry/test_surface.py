@@ -90,3 +90,16 @@ def test_compiled_tables_equal_the_array_reference_bit_for_bit() -> None:
         assert a.shape == b.shape and a.dtype == b.dtype == np.float32
         np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
     assert np.isnan(got.cell[0]).any() and (~np.isnan(got.cell[0])).any()  # both kinds of cell
+
+
+def test_compiled_resampling_equals_the_array_reference_bit_for_bit() -> None:
+    from habitat_fih.geometry.surface import reference_resample_depth
+
+    wall = Rect((0.0, 0.0, -3.0), (10.0, 0.0, 0.0), (0.0, 10.0, 0.0))
+    scene = [FLOOR, wall, Box((-0.3, 0.0, -1.5), (0.25, 0.6, -1.0)), grazing_wall(10.0, 0.75)]
+    for fine, work in ((256, 64), (128, 32), (96, 32), (100, 64)):
+        depth = render_depth(scene, yaw_pose(20.0, (0.0, 1.25, 0.0)), HFOV, fine, fine)
+        depth[::7, ::5] = 0.0  # invalid pixels among the valid ones
+        got = resample_depth(depth, (work, work), 0.05, 0.02)
+        ref = reference_resample_depth(depth, (work, work), 0.05, 0.02)
+        np.testing.assert_array_equal(got.view(np.uint32), ref.view(np.uint32))
