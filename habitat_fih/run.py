@@ -4,10 +4,16 @@ habitat-sim (it imports habitat_fih, hence the import compatibility layer, first
     python -m habitat_fih.run --config-name=fih/synthetic_tiny [overrides]
     python -m habitat_fih.run --config-name=fih/synthetic_tiny habitat_baselines.evaluate=True
 
-Config names resolve in habitat-fih's configs (``configs/habitat/``) and habitat's own.
+Config names resolve in habitat-fih's configs (``configs/habitat/``) and habitat's own. Bad
+input (a config value out of range, an unreadable data or checkpoint file, a run folder another
+run holds) ends with ONE line on stderr naming it and exit status 2; ``FIH_TRACEBACK=1`` shows
+the traceback instead.
 """
 
 from __future__ import annotations
+
+import os
+import sys
 
 import habitat_fih  # noqa: F401  (compat + registrations; must precede habitat_baselines)
 
@@ -20,14 +26,26 @@ from habitat_baselines.run import execute_exp
 from omegaconf import DictConfig
 
 import habitat_fih.trainers  # noqa: F401  (registers the fih trainer + its config)
+from habitat_fih.trainers.run_folder import RunFolderLockedError
+
+#: Errors that report bad input: printed as ONE line on stderr, exit status 2 (set
+#: FIH_TRACEBACK=1 for the traceback). Every other exception keeps Hydra's full report.
+USER_ERRORS = (ValueError, FileNotFoundError, RunFolderLockedError)
 
 
 @hydra.main(
     version_base=None, config_path="pkg://habitat_fih.configs", config_name="fih/synthetic_tiny"
 )
 def main(cfg: DictConfig) -> None:
-    cfg = patch_config(cfg)
-    execute_exp(cfg, "eval" if cfg.habitat_baselines.evaluate else "train")
+    try:
+        cfg = patch_config(cfg)
+        execute_exp(cfg, "eval" if cfg.habitat_baselines.evaluate else "train")
+    except USER_ERRORS as err:
+        if os.environ.get("FIH_TRACEBACK") == "1":
+            raise
+        # bad input (a config value, a data / checkpoint file, a busy run folder): its one line
+        print(f"habitat_fih: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

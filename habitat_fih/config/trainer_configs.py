@@ -185,6 +185,9 @@ class FIHTrainerConfig:
             it a resumed run collects the current iteration again and loses earlier samples).
         dist_backend: ``auto`` (nccl on GPU, gloo on CPU), ``gloo`` or ``nccl``.
         find_unused_parameters: DDP option (the design sets it True).
+        resume_with_changed_settings: a resume whose seed / optim / dagger / collection /
+            losses differ from the run it continues is refused (naming the keys) unless True;
+            then it continues with the new values (`habitat_fih.trainers.settings`).
         schedule: stages run one after another by one command, each a mapping of overrides of
             this node with at least ``stage`` (e.g. ``[{stage: pretrain, dagger:
             {iterations: 1}}, {stage: main}]``); stage k > 0 starts from stage k-1's last
@@ -211,6 +214,7 @@ class FIHTrainerConfig:
     dist_backend: str = "auto"
     find_unused_parameters: bool = True
     resume_state_file: Optional[str] = None  # noqa: UP045  (default: checkpoint_folder/.resume_state.pth)
+    resume_with_changed_settings: bool = False
     schedule: list[Any] = field(default_factory=list)
 
 

@@ -34,20 +34,64 @@ from habitat_fih.models.config import FIHModelConfig
 from habitat_fih.utils import atomic_write
 
 __all__ = [
+    "CorruptCheckpointError",
     "IncompatibleCheckpointError",
     "atomic_save",
     "atomic_write_json",
     "checkpoint_index",
     "list_checkpoints",
+    "load_checkpoint",
     "load_model_weights",
     "model_state",
     "rng_state",
     "set_rng_state",
+    "unreadable_checkpoints",
 ]
 
 
 class IncompatibleCheckpointError(ValueError):
     """A checkpoint does not fit the configured model."""
+
+
+class CorruptCheckpointError(ValueError):
+    """A checkpoint file cannot be read (truncated, empty, not a torch file, not an fih one)."""
+
+
+def load_checkpoint(path: str, *, needs: tuple[str, ...] = ("model",)) -> dict[str, Any]:
+    """``torch.load`` of a trainer checkpoint / resume state, or ONE error naming the file.
+
+    Missing: ``FileNotFoundError``; unreadable (truncated, 0 bytes, random bytes, a pickle that
+    is not a dict with the `needs` entries): :class:`CorruptCheckpointError` with the file's
+    size and what torch said. Used by training (pretrained start, resume) and evaluation.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path!r} not found")
+    size = os.path.getsize(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - every failure of torch.load means the same here
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise CorruptCheckpointError(
+            f"{path}: truncated or corrupt checkpoint ({size} bytes; {type(exc).__name__}: "
+            f"{reason}); delete it (a training run writes it again) or point at another one"
+        ) from None
+    absent = [k for k in needs if not isinstance(payload, dict) or k not in payload]
+    if absent:
+        raise CorruptCheckpointError(
+            f"{path}: not an fih trainer checkpoint ({size} bytes, no {absent} entry)"
+        )
+    return payload
+
+
+def unreadable_checkpoints(paths: list[str]) -> list[str]:
+    """The messages of the checkpoints among `paths` that :func:`load_checkpoint` rejects."""
+    bad = []
+    for path in paths:
+        try:
+            load_checkpoint(path)
+        except (CorruptCheckpointError, FileNotFoundError) as err:
+            bad.append(str(err))
+    return bad
 
 
 def atomic_save(obj: Any, path: str) -> None:

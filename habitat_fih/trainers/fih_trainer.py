@@ -60,15 +60,18 @@ from habitat_fih.tasks.fih_task import PREDICTION_KEY
 from habitat_fih.trainers.baselines import BaselineAgent, baseline_maps
 from habitat_fih.trainers.buffer import ReplayBuffer, Sample, collate
 from habitat_fih.trainers.checkpoint import (
+    CorruptCheckpointError,
     IncompatibleCheckpointError,
     atomic_save,
     atomic_write_json,
     checkpoint_index,
     list_checkpoints,
+    load_checkpoint,
     load_model_weights,
     model_state,
     rng_state,
     set_rng_state,
+    unreadable_checkpoints,
 )
 from habitat_fih.trainers.collector import (
     GEOMETRY_UUID,
@@ -87,6 +90,12 @@ from habitat_fih.trainers.evaluation import (
     save_heatmap_png,
     summarize,
     write_stats,
+)
+from habitat_fih.trainers.run_folder import locked
+from habitat_fih.trainers.settings import (
+    check_resume_settings,
+    check_trainer_values,
+    resume_settings,
 )
 
 logger = logging.getLogger(__name__)
@@ -332,6 +341,7 @@ class FIHTrainer(BaseTrainer):
             raise ValueError(
                 f"habitat_baselines.fih.stage must be one of {STAGES}, got {self.fcfg.stage!r}"
             )
+        check_trainer_values(config)  # one clear error before anything starts
         self.dist = DistInfo.from_env()
         self.device = self._device()
         self.model_config = build_model_config(self.fcfg.model)
@@ -452,6 +462,7 @@ class FIHTrainer(BaseTrainer):
             "rng": rng_state(),
             "generators": {k: g.get_state() for k, g in gens.items()},
             "buffer": buffer.state_dict() if self.fcfg.save_buffer else None,
+            "settings": resume_settings(self.fcfg),  # a resume must keep them
         }
         atomic_save(payload, path)
 
@@ -461,7 +472,7 @@ class FIHTrainer(BaseTrainer):
         path = self._rank_resume_path()
         if not os.path.isfile(path):
             return None
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = load_checkpoint(path, needs=())
         saved_stage = payload.get("stage", self.fcfg.stage)
         if saved_stage != self.fcfg.stage:
             raise IncompatibleCheckpointError(
@@ -470,6 +481,15 @@ class FIHTrainer(BaseTrainer):
                 "from that stage with habitat_baselines.fih.pretrained_checkpoint) or delete "
                 "that folder to start afresh"
             )
+        absent = [k for k in ("model", "optimizer", "state", "rng") if k not in payload]
+        if absent:
+            raise CorruptCheckpointError(f"{path}: not a resume state (no {absent} entry)")
+        check_resume_settings(
+            payload.get("settings"),
+            resume_settings(self.fcfg),
+            path,
+            bool(self.fcfg.resume_with_changed_settings),
+        )
         try:
             load_model_weights(learner.policy.model, payload, self.model_config, path)
         except IncompatibleCheckpointError as err:
@@ -616,9 +636,11 @@ class FIHTrainer(BaseTrainer):
     def train(self) -> bool:
         """Train (one stage, or every stage of ``fih.schedule``); returns True when the run
         finished, False when it stopped early (``stop_after_updates``) and can be resumed."""
-        if len(self.fcfg.schedule) > 0:
-            return self._train_schedule()
-        return self._train_stage()
+        lock = locked(self.checkpoint_folder) if self.dist.is_main else contextlib.nullcontext()
+        with lock:  # one run per checkpoint folder; stale temporaries removed under the lock
+            if len(self.fcfg.schedule) > 0:
+                return self._train_schedule()
+            return self._train_stage()
 
     def stage_configs(self) -> list[tuple[str, Any]]:
         """(checkpoint folder, config) of every stage of ``fih.schedule`` (see its docstring);
@@ -693,7 +715,7 @@ class FIHTrainer(BaseTrainer):
         counts = policy.model.set_stage(fc.stage)
         if fc.pretrained_checkpoint and not os.path.isfile(self._rank_resume_path()):
             start = list_checkpoints(fc.pretrained_checkpoint)[-1]  # a file, or a folder's last
-            ckpt = torch.load(start, map_location="cpu", weights_only=False)
+            ckpt = load_checkpoint(start)
             load_model_weights(policy.model, ckpt, self.model_config, start)
             logger.info("stage %s starts from %s (stage %s)", fc.stage, start, ckpt.get("stage"))
         total_updates = int(fc.dagger.iterations) * int(fc.dagger.updates_per_iteration)
@@ -826,10 +848,14 @@ class FIHTrainer(BaseTrainer):
         if not self.dist.is_main:
             return
         if ec.agent == "policy":
-            agents = [
-                self.checkpoint_agent(path, ec.action_source)
-                for path in list_checkpoints(self.hb.eval_ckpt_path_dir)
-            ]
+            paths = list_checkpoints(self.hb.eval_ckpt_path_dir)
+            bad = unreadable_checkpoints(paths)  # before any environment starts
+            if bad:
+                raise CorruptCheckpointError(
+                    f"{len(bad)} of the {len(paths)} checkpoints at "
+                    f"habitat_baselines.eval_ckpt_path_dir cannot be read: " + " | ".join(bad)
+                )
+            agents = [self.checkpoint_agent(path, ec.action_source) for path in paths]
         else:
             agents = [(ec.agent, lambda: self.baseline_agent(ec.agent))]
         self.evaluate_agents(ec.split, agents)
@@ -844,7 +870,7 @@ class FIHTrainer(BaseTrainer):
         ec = self.fcfg.eval
 
         def make() -> PolicyAgent:
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
+            ckpt = load_checkpoint(path)
             policy = self.build_policy(int(self.fcfg.seed))
             load_model_weights(policy.model, ckpt, self.model_config, path)
             policy.eval()

@@ -1,0 +1,125 @@
+"""Trainer settings: value checks before anything starts, and the settings a resume must keep.
+
+- :func:`check_trainer_values`: every numeric trainer value in range, checked when the trainer is
+  built (before any environment starts); a bad one raises ONE ``ValueError`` naming the full
+  key, the value and what is expected (e.g. ``habitat_baselines.fih.dagger.iterations must be an
+  integer >= 1, got 0``).
+- :func:`resume_settings` / :func:`check_resume_settings`: the resume state records the seed and
+  the ``optim``, ``dagger``, ``collection`` and ``losses`` nodes; resuming with any of them
+  changed is refused (:class:`ResumeSettingsError` names each differing key with both values)
+  unless ``habitat_baselines.fih.resume_with_changed_settings=true``. Not recorded: what does not
+  change the result (``stop_after_updates``, ``keep_checkpoints``, ``device``, logging,
+  ``collection.start_method``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from omegaconf import OmegaConf
+
+__all__ = [
+    "RESUME_KEYS",
+    "ResumeSettingsError",
+    "check_resume_settings",
+    "check_trainer_values",
+    "resume_settings",
+]
+
+#: Nodes of habitat_baselines.fih a resume must not change.
+RESUME_KEYS = ("seed", "optim", "dagger", "collection", "losses")
+_NOT_RECORDED = {"collection.start_method"}
+_PREFIX = "habitat_baselines.fih."
+
+
+class ResumeSettingsError(ValueError):
+    """A resume would continue a run with other settings."""
+
+
+def _int_at_least(key: str, value: Any, low: int, also: tuple[int, ...] = ()) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and (value >= low or value in also)
+    if not ok:
+        extra = "".join(f" or {v}" for v in also)
+        raise ValueError(f"{key} must be an integer >= {low}{extra}, got {value!r}")
+
+
+def _float_in(key: str, value: Any, low: float, high: float, what: str) -> None:
+    v = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if v is None or not math.isfinite(v) or not (low <= v <= high):
+        raise ValueError(f"{key} must be {what}, got {value!r}")
+
+
+def check_trainer_values(config: Any) -> None:
+    """Range checks of ``habitat_baselines`` / ``habitat_baselines.fih`` values (see above)."""
+    hb = config.habitat_baselines
+    f = hb.fih
+    _int_at_least("habitat_baselines.num_environments", hb.num_environments, 1)
+    d, c, o = f.dagger, f.collection, f.optim
+    p = _PREFIX
+    _int_at_least(p + "dagger.iterations", d.iterations, 1)
+    _float_in(p + "dagger.p", d.p, 0.0, 1.0, "in [0, 1] (beta = p ** iteration)")
+    _int_at_least(p + "dagger.episodes_per_iteration", d.episodes_per_iteration, 1)
+    _int_at_least(p + "dagger.updates_per_iteration", d.updates_per_iteration, 1)
+    _int_at_least(p + "collection.frame_size", c.frame_size, 1)
+    _int_at_least(p + "collection.max_frames", c.max_frames, 1)
+    _int_at_least(p + "collection.buffer_size", c.buffer_size, 1)
+    _int_at_least(p + "collection.max_episode_steps", c.max_episode_steps, 1, also=(-1,))
+    _int_at_least(p + "optim.batch_size", o.batch_size, 1)
+    _int_at_least(p + "optim.grad_accumulation", o.grad_accumulation, 1)
+    _int_at_least(p + "optim.warmup_updates", o.warmup_updates, 0)
+    _float_in(p + "optim.lr", o.lr, 1e-300, math.inf, "a finite learning rate > 0")
+    _float_in(p + "optim.weight_decay", o.weight_decay, 0.0, math.inf, "finite and >= 0")
+    _float_in(p + "optim.beta1", o.beta1, 0.0, 1.0 - 1e-12, "in [0, 1)")
+    _float_in(p + "optim.beta2", o.beta2, 0.0, 1.0 - 1e-12, "in [0, 1)")
+    _float_in(p + "optim.min_lr_ratio", o.min_lr_ratio, 0.0, 1.0, "in [0, 1]")
+    _float_in(p + "optim.grad_clip", o.grad_clip, 1e-300, math.inf, "finite and > 0")
+    _int_at_least(p + "keep_checkpoints", f.keep_checkpoints, 1, also=(-1,))
+    _int_at_least(p + "stop_after_updates", f.stop_after_updates, 1, also=(-1,))
+
+
+def resume_settings(fcfg: Any) -> dict[str, Any]:
+    """The settings of ``habitat_baselines.fih`` a resume must keep (plain containers)."""
+    out: dict[str, Any] = {}
+    for key in RESUME_KEYS:
+        value = fcfg[key]
+        out[key] = (
+            OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        )
+    return out
+
+
+def _flat(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k in sorted(value):
+            out.update(_flat(value[k], f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def check_resume_settings(
+    saved: dict[str, Any] | None, current: dict[str, Any], path: str, allow_changes: bool
+) -> list[str]:
+    """Compare the saved and the current :func:`resume_settings`; returns the differing keys.
+
+    Raises :class:`ResumeSettingsError` when some differ and `allow_changes` is False. A resume
+    state without recorded settings (written before they were recorded) is accepted as is.
+    """
+    if saved is None:
+        return []
+    old, new = _flat(saved, ""), _flat(current, "")
+    keys = sorted((set(old) | set(new)) - _NOT_RECORDED)
+    missing = object()
+    diffs = [k for k in keys if old.get(k, missing) != new.get(k, missing)]
+    if diffs and not allow_changes:
+        shown = "; ".join(
+            f"{_PREFIX}{k}: {old.get(k, '(unset)')!r} there, {new.get(k, '(unset)')!r} now"
+            for k in diffs
+        )
+        raise ResumeSettingsError(
+            f"{path} holds a run with other settings ({shown}): resuming would mix the two. "
+            "Train in another habitat_baselines.checkpoint_folder, or add "
+            f"{_PREFIX}resume_with_changed_settings=true to continue this run with the new values"
+        )
+    return diffs
