@@ -26,11 +26,13 @@ from habitat_baselines.run import execute_exp
 from omegaconf import DictConfig
 
 import habitat_fih.trainers  # noqa: F401  (registers the fih trainer + its config)
+from habitat_fih.trainers.inputs import FIHRunError
 from habitat_fih.trainers.run_folder import RunFolderLockedError
 
-#: Errors that report bad input: printed as ONE line on stderr, exit status 2 (set
+#: Errors that report bad input or a failed environment worker (which names the env, the call,
+#: the episode and the worker's own error): printed as ONE line on stderr, exit status 2 (set
 #: FIH_TRACEBACK=1 for the traceback). Every other exception keeps Hydra's full report.
-USER_ERRORS = (ValueError, FileNotFoundError, RunFolderLockedError)
+USER_ERRORS = (ValueError, FileNotFoundError, RunFolderLockedError, FIHRunError)
 
 
 @hydra.main(

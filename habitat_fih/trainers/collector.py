@@ -4,7 +4,10 @@
   be reset to a chosen episode (`reset_to`), so episode assignment is explicit and seeded.
 - `make_fih_env` / `build_vector_env`: a module-level env factory (picklable; importing this
   module imports habitat_fih first, so the import compatibility layer is active in every
-  worker) and the `VectorEnv` around it. With the default ``forkserver`` start method the fork
+  worker) and the `VectorEnv` around it (`habitat_fih.trainers.worker_errors`: a worker's
+  exception reaches the main process as one `EnvWorkerError` naming the env, the call and the
+  episode, not an ``EOFError``), built after `check_data` validated the inputs
+  (`habitat_fih.trainers.inputs`). With the default ``forkserver`` start method the fork
   server preloads ``habitat_fih`` (habitat's own worker function is unpickled before the
   factory, so the compatibility layer must already be there); ``fork`` works too.
 - `FrameHistory`: per environment, the RGB frames of the task's memory (step indices in
@@ -35,6 +38,8 @@ import habitat_fih  # noqa: F401  (compat layer + registrations before any habit
 from habitat_fih.models.vggt.pose_encoding import extri_intri_to_pose_encoding
 from habitat_fih.tasks.fih_task import PREDICTION_KEY
 from habitat_fih.trainers.buffer import Sample
+from habitat_fih.trainers.inputs import validate_inputs
+from habitat_fih.trainers.worker_errors import ReportingVectorEnv, report_paths, write_report
 
 __all__ = [
     "EpisodeResult",
@@ -91,10 +96,27 @@ def sort_episode_ids(ids: Iterable[str]) -> list[str]:
 class FIHEnv(habitat.RLEnv):
     """RLEnv whose ``info`` is habitat's metrics; reward 0 (imitation learning)."""
 
-    def __init__(self, config: Any, dataset: Any = None) -> None:
+    def __init__(self, config: Any, dataset: Any = None, report: str | None = None) -> None:
         super().__init__(config, dataset)
         self._by_id = {str(ep.episode_id): ep for ep in self._env.episodes}
         self.original_action_space = self.action_space  # read by VectorEnv
+        self._report = report
+
+    def _reported(self, during: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``; an exception is written to the worker's report first."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            episode = self._env.current_episode
+            eid = kwargs.get("episode_id", None if episode is None else episode.episode_id)
+            write_report(self._report, during, eid, exc)
+            raise
+
+    def reset(self, *args: Any, **kwargs: Any) -> Any:
+        return self._reported("reset", super().reset, *args, **kwargs)
+
+    def step(self, *args: Any, **kwargs: Any) -> Any:
+        return self._reported("step", super().step, *args, **kwargs)
 
     def episode_ids(self) -> list[str]:
         """Every episode id, sorted (numerically when all are integers): habitat's episode
@@ -104,10 +126,13 @@ class FIHEnv(habitat.RLEnv):
 
     def reset_to(self, episode_id: str) -> dict[str, Any]:
         """Reset into the episode with this id (KeyError naming it when absent)."""
+        return self._reported("reset_to", self._reset_to, episode_id=episode_id)
+
+    def _reset_to(self, episode_id: str) -> dict[str, Any]:
         if episode_id not in self._by_id:
             raise KeyError(f"episode {episode_id!r} is not in this environment's dataset")
         self._env.current_episode = self._by_id[episode_id]
-        return self.reset()
+        return super().reset()
 
     def get_reward_range(self) -> tuple[float, float]:
         return (0.0, 0.0)
@@ -122,11 +147,17 @@ class FIHEnv(habitat.RLEnv):
         return self._env.get_metrics()
 
 
-def make_fih_env(config: Any, seed: int) -> FIHEnv:
-    """Env factory run inside each VectorEnv worker."""
+def make_fih_env(config: Any, seed: int, report: str | None = None) -> FIHEnv:
+    """Env factory run inside each VectorEnv worker; with `report`, an exception in the
+    constructor or in a later call is written there before it ends the worker
+    (`habitat_fih.trainers.worker_errors`)."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    env = FIHEnv(config)
-    env.seed(seed)
+    try:
+        env = FIHEnv(config, report=report)
+        env.seed(seed)
+    except Exception as exc:
+        write_report(report, "the environment's construction", None, exc)
+        raise
     return env
 
 
@@ -151,19 +182,10 @@ def env_config(config: Any, split: str | None, drop_measures: Sequence[str]) -> 
 
 
 def check_data(config: Any) -> None:
-    """One clear error when the split's episodes or the scenes directory are missing."""
-    ds = config.habitat.dataset
-    path = ds.data_path.format(split=ds.split)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"episodes of split {ds.split!r} not found at {path!r} (habitat.dataset.data_path); "
-            "generate the bundled data with `python -m habitat_fih.datasets.make_starter_data`"
-        )
-    scenes = getattr(ds, "scenes_dir", "")
-    if scenes and not os.path.isdir(scenes):
-        raise FileNotFoundError(
-            f"scenes directory {scenes!r} (habitat.dataset.scenes_dir) not found"
-        )
+    """One clear error (a `~habitat_fih.trainers.inputs.FIHRunError`) when the split's episodes,
+    their scenes or start positions, or a task value would fail inside an environment worker
+    (`~habitat_fih.trainers.inputs.validate_inputs`; the data checks are cached per process)."""
+    validate_inputs(config)
 
 
 def build_vector_env(
@@ -174,9 +196,11 @@ def build_vector_env(
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if start_method == "forkserver":
         multiprocessing.get_context("forkserver").set_forkserver_preload(["habitat_fih"])
-    return VectorEnv(
+    reports = report_paths(num_envs)
+    return ReportingVectorEnv(
+        reports,
         make_env_fn=make_fih_env,
-        env_fn_args=[(config, seed + i) for i in range(num_envs)],
+        env_fn_args=[(config, seed + i, reports[i]) for i in range(num_envs)],
         auto_reset_done=False,
         multiprocessing_start_method=start_method,
     )

@@ -90,7 +90,8 @@ def test_resume_after_stop_reaches_same_parameters(hydra_run: Path, tmp_path: Pa
     from habitat_fih.trainers.fih_trainer import FIHTrainer
 
     FIHTrainer(kit.tiny_config(tmp_path, "habitat_baselines.fih.stop_after_updates=3")).train()
-    assert sorted(os.listdir(tmp_path / "ckpt")) == [".resume_state.pth", "ckpt.0.pth"]
+    # the checkpoint, the resume state and the run's lock file (no temporaries left)
+    assert sorted(os.listdir(tmp_path / "ckpt")) == [".fih_lock", ".resume_state.pth", "ckpt.0.pth"]
     FIHTrainer(kit.tiny_config(tmp_path)).train()  # same command: resumes
     resumed = torch.load(tmp_path / "ckpt" / "ckpt.1.pth", weights_only=False)["model"]
     reference = torch.load(hydra_run / "ckpt" / "ckpt.1.pth", weights_only=False)["model"]
