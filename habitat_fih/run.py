@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 
 import habitat_fih.trainers  # noqa: F401  (registers the fih trainer + its config)
 from habitat_fih.trainers.inputs import FIHRunError
-from habitat_fih.trainers.run_folder import RunFolderLockedError
+from habitat_fih.utils.folder_lock import RunFolderLockedError
 
 #: Errors that report bad input or a failed environment worker (which names the env, the call,
 #: the episode and the worker's own error): printed as ONE line on stderr, exit status 2 (set

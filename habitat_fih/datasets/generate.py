@@ -12,7 +12,10 @@ Writes
 
 ``train`` and ``val_seen`` use the train houses (different episodes), ``val_unseen`` only houses
 never used in train. Every (house, split) pair has its own random stream and id range, so one
-house can be regenerated alone (``--only``, used by the determinism test).
+house can be regenerated alone (``--only``, used by the determinism test). Bad arguments (an
+unknown ``--only`` house, an ``--out`` that is not a writable folder) are one error line, exit 2;
+a second generator on the same ``--out`` is refused at once, naming the first one's pid
+(:mod:`habitat_fih.utils.folder_lock`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from habitat_fih.datasets.episodes import (
     write_split,
 )
 from habitat_fih.datasets.houses import HouseSpec, export_house
+from habitat_fih.utils import atomic_write_bytes
+from habitat_fih.utils.folder_lock import RunFolderLockedError, locked
 
 __all__ = ["DatasetSpec", "DEFAULT", "generate_house", "generate", "main"]
 
@@ -130,10 +135,8 @@ def generate(spec: DatasetSpec = DEFAULT, out: str = "data", only: list[str] | N
         roles = spec.roles()
         manifest = {s: [f"{spec.scene_dataset}/{spec.house_name(i)}.glb" for i in roles if s in roles[i]]
                     for s in SPLITS}
-        os.makedirs(os.path.join(root, "v1"), exist_ok=True)
-        with open(os.path.join(root, "v1", "scenes.json"), "w") as f:
-            json.dump(manifest, f, indent=1, sort_keys=True)
-            f.write("\n")
+        text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+        atomic_write_bytes(os.path.join(root, "v1", "scenes.json"), text.encode())
     return {"splits": splits, "timings": timings}
 
 
@@ -149,7 +152,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", default=None,
                         help="regenerate only these houses' scene files (e.g. house_003); no episode files")
     args = parser.parse_args(argv)
-    res = generate(DEFAULT, args.out, args.only)
+    names = [DEFAULT.house_name(i) for i in range(len(DEFAULT.houses))]
+    unknown = sorted(set(args.only or []) - set(names))
+    if unknown:
+        parser.error(f"--only: unknown house(s) {unknown}; expected some of {names}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        parser.error(f"--out {args.out!r} exists and is not a folder")
+    try:
+        os.makedirs(args.out, exist_ok=True)
+        probe = os.path.join(args.out, ".fih_write_probe")
+        atomic_write_bytes(probe, b"")
+        os.remove(probe)
+    except OSError as err:
+        parser.error(f"--out {args.out!r} is not writable: {err.strerror or err}")
+    try:
+        with locked(args.out, hint="use another --out"):  # one generator per data root
+            res = generate(DEFAULT, args.out, args.only)
+    except RunFolderLockedError as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     for split, (eps, _) in res["splits"].items():
         print(f"{split}: {len(eps)} episodes")
     print("seconds per house:", {k: round(v, 1) for k, v in res["timings"].items()})

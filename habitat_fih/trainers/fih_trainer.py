@@ -91,12 +91,12 @@ from habitat_fih.trainers.evaluation import (
     summarize,
     write_stats,
 )
-from habitat_fih.trainers.run_folder import locked
 from habitat_fih.trainers.settings import (
     check_resume_settings,
     check_trainer_values,
     resume_settings,
 )
+from habitat_fih.utils.folder_lock import locked
 
 logger = logging.getLogger(__name__)
 

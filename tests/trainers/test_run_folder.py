@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from habitat_fih.trainers.checkpoint import CorruptCheckpointError
-from habitat_fih.trainers.run_folder import LOCK_FILE, RunFolderLockedError, locked
 from habitat_fih.trainers.settings import ResumeSettingsError, resume_settings
+from habitat_fih.utils.folder_lock import LOCK_FILE, RunFolderLockedError, locked
 
 F = "habitat_baselines.fih."
 
@@ -126,7 +126,7 @@ def _holder(folder: Path) -> subprocess.Popen:
     code = textwrap.dedent(
         f"""
         import time
-        from habitat_fih.trainers.run_folder import locked
+        from habitat_fih.utils.folder_lock import locked
         with locked({str(folder)!r}):
             print("locked", flush=True)
             time.sleep(120)

@@ -1,7 +1,7 @@
-"""The run folder of a training run (``habitat_baselines.checkpoint_folder``): one run at a time.
+"""One writer per output folder: the trainer's checkpoint folder, the dataset generator's root.
 
 - :func:`locked`: an exclusive lock (``flock`` on ``.fih_lock`` in the folder, holding the
-  owner's pid) for as long as a run trains there; a second run on the same folder fails at once
+  owner's pid) for as long as a run writes there; a second run on the same folder fails at once
   with :class:`RunFolderLockedError` naming the holder's pid. The lock is re-entrant within one
   process (a ``fih.schedule``'s last stage trains in the schedule's own folder) and dies with
   its process (a killed run leaves no stale lock; the file itself stays).
@@ -9,7 +9,7 @@
   (``.<name>.<32 hex>.tmp``, :func:`habitat_fih.utils.atomic_write`) that a kill during a write
   leaves behind are removed when the lock is taken, i.e. only while no other run writes there.
 
-Only the main rank of a distributed run takes the lock (every rank writes in the folder).
+The trainer takes the lock on its main rank only (every rank writes in the folder).
 """
 
 from __future__ import annotations
@@ -32,8 +32,11 @@ class RunFolderLockedError(RuntimeError):
 
 
 @contextmanager
-def locked(folder: str) -> Iterator[None]:
-    """Hold the exclusive lock of `folder` (created if missing) for the ``with`` block."""
+def locked(
+    folder: str, hint: str = "set another habitat_baselines.checkpoint_folder"
+) -> Iterator[None]:
+    """Hold the exclusive lock of `folder` (created if missing) for the ``with`` block; `hint`
+    ends the error message (how to use another folder)."""
     real = os.path.realpath(folder)
     if real in _HELD:  # re-entrant: this process already holds it
         yield
@@ -47,8 +50,8 @@ def locked(folder: str) -> Iterator[None]:
         holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
         raise RunFolderLockedError(
-            f"checkpoint folder {folder!r} is in use by another run (pid {holder}, lock "
-            f"{path}); wait for it to finish, or set another habitat_baselines.checkpoint_folder"
+            f"folder {folder!r} is in use by another run (pid {holder}, lock {path}); wait for "
+            f"it to finish, or {hint}"
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
