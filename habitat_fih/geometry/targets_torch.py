@@ -234,7 +234,7 @@ def _edge_points(
     target: tuple[torch.Tensor, float, int, int],
     tols: tuple[float, float],
 ) -> torch.Tensor:
-    """The K points in non-planar cells (``targets._edge_points``, the same operations).
+    """The K points in non-planar cells (``covisible._kernel``'s corner test, the same operations).
 
     ``source`` = (pixel tables [5, B, N, pixels], batch index [K], source index [K], source
     width); ``x_src`` [K, 3] float64; ``rel`` [K, 4, 4] source <- target; ``target`` =
@@ -263,7 +263,7 @@ def _target_sees_past(
     target: tuple[torch.Tensor, float, int, int],
     tols: tuple[float, float],
 ) -> torch.Tensor:
-    """``targets._target_sees_past`` on tensors (float64, the same elementwise sequence)."""
+    """``covisible._target_sees_past`` on tensors (float64, the same elementwise sequence)."""
     tflat, f_t, H, W = target
     abs_tol, rel_tol = tols
     scale = 1.0 / (w_p.double() * z.double())
@@ -371,7 +371,7 @@ def covisibility_heatmaps_torch(
     step = max(1, _CHUNK_ELEMS // (b * H * W))
     for start in range(0, n, step):
         sl = slice(start, min(n, start + step))
-        # Same op sequence as targets._covisible_points: float64 transform, then float32.
+        # Same op sequence as covisible._kernel: float64 transform, then float32.
         q64 = rel[:, sl, :3, :3] @ pts_t + rel[:, sl, :3, 3:4]  # [B, n_c, 3, P]
         q = q64.to(f32)
         x, y, zc = q[:, :, 0], q[:, :, 1], q[:, :, 2]  # zc = camera z = -planar depth

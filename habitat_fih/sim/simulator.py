@@ -68,6 +68,41 @@ __all__ = ["FIHSim", "SceneAssets"]
 logger = logging.getLogger(__name__)
 
 START_SNAP_TOLERANCE = 0.25  # metres, see module docstring
+
+
+def navmesh_settings(sim_cfg: Any) -> Any:
+    """``navmesh_settings`` of a simulator config (a plain habitat SimulatorConfig with type
+    FIHSim-v0 has none: the defaults)."""
+    nav = sim_cfg.get("navmesh_settings")
+    return nav if nav is not None else OmegaConf.structured(FIHNavMeshSettingsConfig)
+
+
+def build_navgrid(mesh: Any, agent_cfg: Any, nav: Any, name: str) -> NavGrid:
+    """The navigation FIHSim-v0 builds for `mesh` and this agent (also used by the trainer's
+    input checks, so both accept the same starts)."""
+    return NavGrid.from_mesh(
+        mesh.vertices,
+        mesh.faces,
+        agent_height=float(agent_cfg.height),
+        agent_radius=float(agent_cfg.radius),
+        max_climb=float(agent_cfg.max_climb),
+        max_slope=float(agent_cfg.max_slope),
+        cell_size=float(nav.cell_size),
+        region_min_size=int(nav.region_min_size),
+        field_cache_bytes=int(nav.field_cache_mb) * 2**20,
+        name=name,
+    )
+
+
+def accepted_start(nav: NavGrid, pos: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """(the position an episode starts at, or None if refused; the nearest navigable point):
+    `pos` itself when navigable, else its snap when within START_SNAP_TOLERANCE."""
+    if nav.is_navigable(pos):
+        return pos, pos
+    snapped = nav.snap_point(pos)
+    if np.any(np.isnan(snapped)) or np.linalg.norm(snapped - pos) > START_SNAP_TOLERANCE:
+        return None, snapped
+    return snapped, snapped
 _UNSUPPORTED_CAMERA_WORDS = ("Equirectangular", "Fisheye", "Semantic")
 
 
@@ -128,10 +163,7 @@ class FIHSim(Simulator):
     def __init__(self, config: DictConfig) -> None:
         self.habitat_config = config
         # a plain habitat SimulatorConfig (type: FIHSim-v0) has no navmesh_settings: defaults
-        nav = config.get("navmesh_settings")
-        self._navmesh_settings = (
-            nav if nav is not None else OmegaConf.structured(FIHNavMeshSettingsConfig)
-        )
+        self._navmesh_settings = navmesh_settings(config)
         self._scene_cache: OrderedDict[str, SceneAssets] = OrderedDict()
         self._rng = np.random.default_rng(config.seed)
         agent_cfg = get_agent_config(config)
@@ -196,20 +228,7 @@ class FIHSim(Simulator):
             self._scene_cache.move_to_end(scene_path)
             return self._scene_cache[scene_path]
         mesh = load_scene(scene_path, scene_dataset=self.habitat_config.scene_dataset)
-        a = self._agent_cfg
-        nav = self._navmesh_settings
-        navgrid = NavGrid.from_mesh(
-            mesh.vertices,
-            mesh.faces,
-            agent_height=float(a.height),
-            agent_radius=float(a.radius),
-            max_climb=float(a.max_climb),
-            max_slope=float(a.max_slope),
-            cell_size=float(nav.cell_size),
-            region_min_size=int(nav.region_min_size),
-            field_cache_bytes=int(nav.field_cache_mb) * 2**20,
-            name=scene_path,
-        )
+        navgrid = build_navgrid(mesh, self._agent_cfg, self._navmesh_settings, scene_path)
         assets = SceneAssets(mesh=mesh, caster=RayCaster(mesh), navgrid=navgrid)
         self._scene_cache[scene_path] = assets
         while len(self._scene_cache) > self.MAX_CACHED_SCENES:
@@ -226,17 +245,14 @@ class FIHSim(Simulator):
 
     def _place_at_start(self, position: Sequence[float], rotation: Sequence[float]) -> None:
         pos = np.asarray(position, dtype=np.float64)
-        nav = self.pathfinder
-        if not nav.is_navigable(pos):
-            snapped = nav.snap_point(pos)
-            if np.any(np.isnan(snapped)) or np.linalg.norm(snapped - pos) > START_SNAP_TOLERANCE:
-                raise ValueError(
-                    f"start position {pos.tolist()} is not on the navigable area of scene "
-                    f"{self._current_scene!r} (nearest navigable point {snapped.tolist()}, "
-                    f"tolerance {START_SNAP_TOLERANCE} m)"
-                )
-            pos = snapped
-        self.set_agent_state(pos, rotation)
+        accepted, snapped = accepted_start(self.pathfinder, pos)
+        if accepted is None:
+            raise ValueError(
+                f"start position {pos.tolist()} is not on the navigable area of scene "
+                f"{self._current_scene!r} (nearest navigable point {snapped.tolist()}, "
+                f"tolerance {START_SNAP_TOLERANCE} m)"
+            )
+        self.set_agent_state(accepted, rotation)
 
     # ---------------------------------------------------------- habitat API
     @property

@@ -41,6 +41,8 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
+from habitat_fih.trainers.settings import require_int
+
 __all__ = [
     "BadInputError",
     "EnvWorkerError",
@@ -152,23 +154,24 @@ def validate_task_config(config: Any) -> None:
             )
         return
 
-    frames = _get(task, "memory_max_frames")
-    if not isinstance(frames, int) or isinstance(frames, bool) or frames < 2:
-        raise BadInputError(
-            "habitat.task.memory_max_frames must be an integer >= 2 (the first and the latest "
-            f"frame are always kept), got {frames!r}"
-        )
+    require_int(
+        "habitat.task.memory_max_frames",
+        _get(task, "memory_max_frames"),
+        2,
+        why="the first and the latest frame are always kept",
+        error=BadInputError,
+    )
     policy = _get(task, "memory_policy")
     if policy not in MEMORY_POLICIES:
         raise BadInputError(
             f"habitat.task.memory_policy must be one of {list(MEMORY_POLICIES)}, got {policy!r}"
         )
-    res = _get(task, "working_resolution")
-    if not isinstance(res, int) or isinstance(res, bool) or res < 1:
-        raise BadInputError(
-            "habitat.task.working_resolution (side of the square target grid, pixels) must be "
-            f"an integer >= 1, got {res!r}"
-        )
+    require_int(
+        "habitat.task.working_resolution (side of the square target grid, pixels)",
+        _get(task, "working_resolution"),
+        1,
+        error=BadInputError,
+    )
     uuid = _get(task, "depth_sensor_uuid")
     uuids = _sim_sensor_uuids(config)
     if uuids is not None and uuid not in uuids:
@@ -264,15 +267,6 @@ def _raw_episodes(path: str) -> list[dict[str, Any]]:
         return list(json.load(f)["episodes"])
 
 
-def _navmesh_settings(sim_cfg: Any) -> Any:
-    from omegaconf import OmegaConf
-
-    from habitat_fih.config.default_structured_configs import FIHNavMeshSettingsConfig
-
-    nav = _get(sim_cfg, "navmesh_settings")
-    return nav if nav is not None else OmegaConf.structured(FIHNavMeshSettingsConfig)
-
-
 def _ids(episodes: Iterable[Any], limit: int = 5) -> str:
     ids = [str(e.episode_id) for e in episodes]
     more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
@@ -284,9 +278,13 @@ def _check_scenes(config: Any, episodes: list[Any]) -> None:
     import numpy as np
     from habitat.config.default import get_agent_config
 
-    from habitat_fih.sim.navigation import NavGrid
     from habitat_fih.sim.scene import load_scene
-    from habitat_fih.sim.simulator import START_SNAP_TOLERANCE
+    from habitat_fih.sim.simulator import (
+        START_SNAP_TOLERANCE,
+        accepted_start,
+        build_navgrid,
+        navmesh_settings,
+    )
 
     sim_cfg = config.habitat.simulator
     scenes_dir = str(_get(config.habitat.dataset, "scenes_dir", ""))
@@ -296,7 +294,7 @@ def _check_scenes(config: Any, episodes: list[Any]) -> None:
     for ep in episodes:
         by_scene.setdefault(str(ep.scene_id), []).append(ep)
     agent = get_agent_config(sim_cfg) if check_starts else None
-    nav = _navmesh_settings(sim_cfg)
+    nav = navmesh_settings(sim_cfg)
     for scene, eps in by_scene.items():
         used_by = f"used by episode(s) {_ids(eps)}"
         try:
@@ -313,18 +311,7 @@ def _check_scenes(config: Any, episodes: list[Any]) -> None:
         if not check_starts:
             continue
         try:
-            grid = NavGrid.from_mesh(
-                mesh.vertices,
-                mesh.faces,
-                agent_height=float(agent.height),
-                agent_radius=float(agent.radius),
-                max_climb=float(agent.max_climb),
-                max_slope=float(agent.max_slope),
-                cell_size=float(nav.cell_size),
-                region_min_size=int(nav.region_min_size),
-                field_cache_bytes=int(nav.field_cache_mb) * 2**20,
-                name=scene,
-            )
+            grid = build_navgrid(mesh, agent, nav, scene)
         except Exception as e:
             raise BadInputError(
                 f"scene {scene!r} ({used_by}) has no usable navigation with the agent of "
@@ -338,10 +325,8 @@ def _check_scenes(config: Any, episodes: list[Any]) -> None:
                     f"episode {str(ep.episode_id)!r} of scene {scene!r}: start_position must be "
                     f"3 finite numbers, got {ep.start_position!r}"
                 )
-            if grid.is_navigable(pos):
-                continue
-            snapped = grid.snap_point(pos)
-            if np.any(np.isnan(snapped)) or np.linalg.norm(snapped - pos) > START_SNAP_TOLERANCE:
+            accepted, snapped = accepted_start(grid, pos)
+            if accepted is None:
                 near = (
                     "none within habitat's search box"
                     if np.any(np.isnan(snapped))

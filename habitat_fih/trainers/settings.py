@@ -24,6 +24,7 @@ __all__ = [
     "ResumeSettingsError",
     "check_resume_settings",
     "check_trainer_values",
+    "require_int",
     "resume_settings",
 ]
 
@@ -37,11 +38,21 @@ class ResumeSettingsError(ValueError):
     """A resume would continue a run with other settings."""
 
 
-def _int_at_least(key: str, value: Any, low: int, also: tuple[int, ...] = ()) -> None:
+def require_int(
+    key: str,
+    value: Any,
+    low: int,
+    also: tuple[int, ...] = (),
+    why: str = "",
+    error: type[ValueError] = ValueError,
+) -> None:
+    """``error("<key> must be an integer >= <low>[ or <also>][ (<why>)], got <value>")``
+    unless `value` is such an integer (bools are not)."""
     ok = isinstance(value, int) and not isinstance(value, bool) and (value >= low or value in also)
     if not ok:
         extra = "".join(f" or {v}" for v in also)
-        raise ValueError(f"{key} must be an integer >= {low}{extra}, got {value!r}")
+        reason = f" ({why})" if why else ""
+        raise error(f"{key} must be an integer >= {low}{extra}{reason}, got {value!r}")
 
 
 def _float_in(key: str, value: Any, low: float, high: float, what: str) -> None:
@@ -54,28 +65,28 @@ def check_trainer_values(config: Any) -> None:
     """Range checks of ``habitat_baselines`` / ``habitat_baselines.fih`` values (see above)."""
     hb = config.habitat_baselines
     f = hb.fih
-    _int_at_least("habitat_baselines.num_environments", hb.num_environments, 1)
+    require_int("habitat_baselines.num_environments", hb.num_environments, 1)
     d, c, o = f.dagger, f.collection, f.optim
     p = _PREFIX
-    _int_at_least(p + "dagger.iterations", d.iterations, 1)
+    require_int(p + "dagger.iterations", d.iterations, 1)
     _float_in(p + "dagger.p", d.p, 0.0, 1.0, "in [0, 1] (beta = p ** iteration)")
-    _int_at_least(p + "dagger.episodes_per_iteration", d.episodes_per_iteration, 1)
-    _int_at_least(p + "dagger.updates_per_iteration", d.updates_per_iteration, 1)
-    _int_at_least(p + "collection.frame_size", c.frame_size, 1)
-    _int_at_least(p + "collection.max_frames", c.max_frames, 1)
-    _int_at_least(p + "collection.buffer_size", c.buffer_size, 1)
-    _int_at_least(p + "collection.max_episode_steps", c.max_episode_steps, 1, also=(-1,))
-    _int_at_least(p + "optim.batch_size", o.batch_size, 1)
-    _int_at_least(p + "optim.grad_accumulation", o.grad_accumulation, 1)
-    _int_at_least(p + "optim.warmup_updates", o.warmup_updates, 0)
+    require_int(p + "dagger.episodes_per_iteration", d.episodes_per_iteration, 1)
+    require_int(p + "dagger.updates_per_iteration", d.updates_per_iteration, 1)
+    require_int(p + "collection.frame_size", c.frame_size, 1)
+    require_int(p + "collection.max_frames", c.max_frames, 1)
+    require_int(p + "collection.buffer_size", c.buffer_size, 1)
+    require_int(p + "collection.max_episode_steps", c.max_episode_steps, 1, also=(-1,))
+    require_int(p + "optim.batch_size", o.batch_size, 1)
+    require_int(p + "optim.grad_accumulation", o.grad_accumulation, 1)
+    require_int(p + "optim.warmup_updates", o.warmup_updates, 0)
     _float_in(p + "optim.lr", o.lr, 1e-300, math.inf, "a finite learning rate > 0")
     _float_in(p + "optim.weight_decay", o.weight_decay, 0.0, math.inf, "finite and >= 0")
     _float_in(p + "optim.beta1", o.beta1, 0.0, 1.0 - 1e-12, "in [0, 1)")
     _float_in(p + "optim.beta2", o.beta2, 0.0, 1.0 - 1e-12, "in [0, 1)")
     _float_in(p + "optim.min_lr_ratio", o.min_lr_ratio, 0.0, 1.0, "in [0, 1]")
     _float_in(p + "optim.grad_clip", o.grad_clip, 1e-300, math.inf, "finite and > 0")
-    _int_at_least(p + "keep_checkpoints", f.keep_checkpoints, 1, also=(-1,))
-    _int_at_least(p + "stop_after_updates", f.stop_after_updates, 1, also=(-1,))
+    require_int(p + "keep_checkpoints", f.keep_checkpoints, 1, also=(-1,))
+    require_int(p + "stop_after_updates", f.stop_after_updates, 1, also=(-1,))
 
 
 def resume_settings(fcfg: Any) -> dict[str, Any]:

@@ -3,12 +3,10 @@ root are one error line, exit status 2, and nothing is written (issue 15, item 5
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from lock_holder import hold_lock
 
 from habitat_fih.datasets.generate import main
 
@@ -34,18 +32,8 @@ def test_out_that_is_a_file_is_named(tmp_path: Path, capsys) -> None:
 
 def test_a_second_generator_on_the_same_root_is_refused(tmp_path: Path, capsys) -> None:
     root = tmp_path / "data"
-    code = textwrap.dedent(
-        f"""
-        import time
-        from habitat_fih.utils.folder_lock import locked
-        with locked({str(root)!r}):
-            print("locked", flush=True)
-            time.sleep(120)
-        """
-    )
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    holder = hold_lock(root)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         last = _fails(["--out", str(root), "--only", "house_000"], capsys)
         assert f"in use by another run (pid {holder.pid}" in last and "another --out" in last
         assert sorted(p.name for p in root.iterdir()) == [".fih_lock"]  # nothing generated

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from lock_holder import hold_lock
 
 from habitat_fih.trainers.checkpoint import CorruptCheckpointError
 from habitat_fih.trainers.settings import ResumeSettingsError, resume_settings
@@ -121,26 +122,10 @@ def test_truncated_resume_state_names_the_file(tmp_path, kit, monkeypatch) -> No
     assert _listing(folder) == before
 
 
-def _holder(folder: Path) -> subprocess.Popen:
-    """Another process holding the folder's lock until killed."""
-    code = textwrap.dedent(
-        f"""
-        import time
-        from habitat_fih.utils.folder_lock import locked
-        with locked({str(folder)!r}):
-            print("locked", flush=True)
-            time.sleep(120)
-        """
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
-    return proc
-
-
 def test_a_second_run_on_the_same_folder_is_refused_naming_the_pid(tmp_path, kit, monkeypatch):
     from habitat_fih.trainers.fih_trainer import FIHTrainer
 
-    holder = _holder(tmp_path / "ckpt")
+    holder = hold_lock(tmp_path / "ckpt")
     try:
         _no_envs(monkeypatch)
         with pytest.raises(
