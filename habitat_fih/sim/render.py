@@ -13,6 +13,13 @@ Camera model (as habitat-sim): square pixels, fx = fy = (W/2) / tan(hfov/2), pri
 the image centre (W/2, H/2), pixel centres at +0.5. Depth is PLANAR view-space z in metres
 (0 where nothing is hit), RGB is uint8 (black where nothing is hit).
 
+Back faces are culled when rendering, as habitat-sim 0.2.2 draws (measured in its chroot: a
+single-sided wall seen from behind is invisible in its RGB and depth, the room beyond shows): a
+pixel whose first hit is a face seen from behind (the ray leaves along the face's counter-clockwise
+normal, ``n . d > 0``) looks on past it, up to :data:`MAX_CULLED_LAYERS` faces deep. Closed meshes
+(boxes, thick walls, the bundled houses) look the same either way. `cast` (geometry queries) does
+not cull.
+
 Per camera spec the camera-frame ray directions are cached with a unit -Z component (not unit
 length), d = ((x - cx)/f, -(y - cy)/f, -1): Embree's hit distance along such a ray IS the planar
 depth, so depth needs no per-pixel multiply; a render call only rotates the cached directions.
@@ -31,6 +38,11 @@ from embreex import rtcore_scene as rtcs
 from embreex.mesh_construction import TriangleMesh
 
 from habitat_fih.sim.scene import SceneMesh
+
+#: Back faces a pixel's ray looks past before it counts as a miss (see the module docstring).
+MAX_CULLED_LAYERS = 16
+#: Restart offset (in ray-direction units, >= 1 m per unit) past a culled back face.
+_CULL_EPS = 1e-4
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,10 @@ class RayCaster:
         self.num_threads = num_threads
         self._embree = rtcs.EmbreeScene(robust=robust)
         TriangleMesh(self._embree, scene.vertices, scene.faces)
+        tri = np.asarray(scene.vertices, dtype=np.float64)[np.asarray(scene.faces)]
+        # counter-clockwise (front) normals, unnormalised: only their side matters
+        self._front = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        del tri
         self._dirs: dict[CameraSpec, np.ndarray] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -142,6 +158,37 @@ class RayCaster:
         ]
         parts = [f.result() for f in futures]
         return {k: np.concatenate([p[k] for p in parts]) for k in ("primID", "u", "v", "tfar", "Ng")}
+
+    def _back(self, prim: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+        """bool [N]: the hit face is seen from behind (elementwise float64, no reduction, so the
+        sign does not depend on SIMD width)."""
+        n = self._front[np.maximum(prim, 0)]
+        d = dirs.astype(np.float64)
+        dot = n[:, 0] * d[:, 0] + n[:, 1] * d[:, 1] + n[:, 2] * d[:, 2]
+        return (prim >= 0) & (dot > 0.0)
+
+    def _run_culled(self, origin: np.ndarray, dirs: np.ndarray) -> dict[str, np.ndarray]:
+        """`_run` from one origin with back faces culled: tfar stays the distance from `origin`
+        (in direction units), a ray still on a back face after MAX_CULLED_LAYERS misses."""
+        res = self._run(np.broadcast_to(origin, dirs.shape), dirs)
+        res = {k: res[k] for k in ("primID", "u", "v", "tfar")}
+        idx = np.nonzero(self._back(res["primID"], dirs))[0]
+        for _ in range(MAX_CULLED_LAYERS):
+            if len(idx) == 0:
+                break
+            start = res["tfar"][idx].astype(np.float64) + _CULL_EPS
+            sub_dirs = np.ascontiguousarray(dirs[idx])
+            sub_orig = (origin[None, :].astype(np.float64) + start[:, None] * sub_dirs).astype(np.float32)
+            sub = self._run(sub_orig, sub_dirs)
+            hit = sub["primID"] >= 0
+            res["primID"][idx] = sub["primID"]
+            res["u"][idx] = sub["u"]
+            res["v"][idx] = sub["v"]
+            res["tfar"][idx] = np.where(hit, start + sub["tfar"], np.inf).astype(np.float32)
+            idx = idx[self._back(sub["primID"], sub_dirs)]
+        if len(idx):
+            res["primID"][idx] = -1
+        return res
 
     def cast(self, origins: np.ndarray, dirs: np.ndarray) -> RayHits:
         """First hits of rays origins[i] + t·dirs[i], t > 0.
@@ -243,7 +290,7 @@ class RayCaster:
 
         for spec, members in groups.items():
             dirs = self.camera_directions(spec, pose[:3, :3])  # [H*W, 3] world directions
-            res = self._run(np.broadcast_to(origin, dirs.shape), dirs)
+            res = self._run_culled(origin, dirs)
             prim = res["primID"]
             hit = prim >= 0
             all_hit = bool(hit.all())

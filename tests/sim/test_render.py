@@ -41,6 +41,13 @@ def quad(center: tuple[float, float, float], half: tuple[float, float], axis: st
     return np.array(v, np.float64), np.array([[0, 1, 2], [0, 2, 3]], np.int64)
 
 
+def room_box(**kw) -> trimesh.Trimesh:
+    """A closed box room facing INWARDS (a room's walls face into it; rendering culls back faces)."""
+    box = trimesh.creation.box(**kw)
+    box.invert()
+    return box
+
+
 def grey_scene(vertices: np.ndarray, faces: np.ndarray) -> SceneMesh:
     return SceneMesh(
         path="<memory>",
@@ -234,7 +241,7 @@ def test_depth_of_tilted_plane_matches_planar_z():
 
 def test_depth_inside_box_room_matches_closed_form():
     lo, hi = np.array([-2.0, 0.0, -3.0]), np.array([2.5, 2.8, 1.5])
-    room = trimesh.creation.box(bounds=[lo, hi])
+    room = room_box(bounds=[lo, hi])
     spec = CameraSpec(64, 40, 90.0)
     pose = yaw_pitch_pose([0.3, 1.25, -0.4], yaw_deg=33.0, pitch_deg=12.0)
     caster = RayCaster(grey_scene(room.vertices, room.faces))
@@ -447,7 +454,7 @@ def test_ktx2_texture_renders_untextured_with_one_warning(tmp_path):
 
 def test_turning_left_brings_left_wall_to_front():
     # box room, walls coloured by which way they face the camera
-    room = trimesh.creation.box(extents=[6.0, 3.0, 6.0])
+    room = room_box(extents=[6.0, 3.0, 6.0])
     centres = room.triangles_center
     colours = {"front": (255, 0, 0), "left": (0, 255, 0), "right": (0, 0, 255), "back": (255, 255, 0)}
     which = np.full(len(room.faces), 4)  # floor / ceiling
@@ -476,7 +483,7 @@ def test_turning_left_brings_left_wall_to_front():
 
 
 def test_equal_specs_share_one_cast_and_match_separate_calls():
-    room = trimesh.creation.box(extents=[5.0, 3.0, 4.0])
+    room = room_box(extents=[5.0, 3.0, 4.0])
     rc = RayCaster(grey_scene(room.vertices, room.faces))
     calls = []
     run = rc._run
@@ -503,7 +510,7 @@ def test_equal_specs_share_one_cast_and_match_separate_calls():
 
 
 def test_render_sensors_returns_one_array_per_sensor():
-    room = trimesh.creation.box(extents=[5.0, 3.0, 4.0])
+    room = room_box(extents=[5.0, 3.0, 4.0])
     rc = RayCaster(grey_scene(room.vertices, room.faces))
     pose = yaw_pitch_pose([0.5, 0.2, -0.3], yaw_deg=20.0)
     rgb_spec, depth_spec = CameraSpec(24, 16, 90.0), CameraSpec(32, 32, 90.0)
@@ -549,7 +556,7 @@ def test_cast_reports_hits_misses_and_normals():
 
 
 def test_threads_give_identical_results():
-    room = trimesh.creation.box(extents=[5.0, 3.0, 4.0])
+    room = room_box(extents=[5.0, 3.0, 4.0])
     v, f = trimesh.remesh.subdivide(room.vertices, room.faces)
     scene = grey_scene(v, f)
     pose = yaw_pitch_pose([0.5, 0.2, -0.3], yaw_deg=20.0, pitch_deg=5.0)
@@ -575,3 +582,24 @@ def test_render_rejects_bad_pose_and_flags():
         rc.render(np.eye(3), [spec])
     with pytest.raises(ValueError, match="want_rgb"):
         rc.render(np.eye(4), [spec, spec], want_rgb=[True])
+
+
+def test_back_faces_are_culled_as_habitat_sim_draws():
+    """A single-sided quad seen from behind is invisible (habitat-sim 0.2.2 culls back faces);
+    the wall behind it shows at its closed-form depth; seen from the front the quad shows."""
+    front = quad((0.0, 1.0, -2.0), (1.0, 1.0))  # faces +Z, towards a camera at the origin
+    back_wall = quad((0.0, 1.0, -5.0), (3.0, 3.0))
+    v = np.concatenate([front[0], back_wall[0]])
+    f = np.concatenate([front[1], back_wall[1] + len(front[0])])
+    spec = CameraSpec(32, 32, 90.0)
+    caster = RayCaster(grey_scene(v, f))
+    seen = caster.render_view(yaw_pitch_pose([0.0, 1.0, 0.0]), spec, rgb=False).depth
+    assert np.allclose(seen[16, 16], 2.0, atol=1e-4)
+    # the reversed quad (its front now faces -Z, away from the camera) is culled
+    f_rev = f.copy()
+    f_rev[:2] = f_rev[:2, ::-1]
+    hidden = RayCaster(grey_scene(v, f_rev)).render_view(yaw_pitch_pose([0.0, 1.0, 0.0]), spec, rgb=False).depth
+    assert np.allclose(hidden[16, 16], 5.0, atol=1e-4)
+    # geometry queries (cast) do not cull
+    hits = RayCaster(grey_scene(v, f_rev)).cast(np.array([0.0, 1.0, 0.0]), np.array([[0.0, 0.0, -1.0]]))
+    assert np.allclose(hits.t, 2.0, atol=1e-4)
