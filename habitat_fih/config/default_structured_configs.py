@@ -227,7 +227,7 @@ class FIHNavMeshSettingsConfig:
     ``default_agent_navmesh`` does)."""
 
     cell_size: float = 0.05  # metres, x-z size of a grid cell (habitat-sim's default)
-    cell_height: float = 0.2  # accepted for compatibility; FIHSim-v0's heights are exact
+    cell_height: float = 0.2  # metres, Recast voxel height: head room, climb and filters are judged in these voxels (node heights stay exact)
     region_min_size: int = 20  # islands of fewer than region_min_size**2 cells are dropped
     field_cache_mb: int = 256  # byte budget of the cached geodesic fields per scene
 

@@ -88,6 +88,7 @@ def build_navgrid(mesh: Any, agent_cfg: Any, nav: Any, name: str) -> NavGrid:
         max_climb=float(agent_cfg.max_climb),
         max_slope=float(agent_cfg.max_slope),
         cell_size=float(nav.cell_size),
+        cell_height=float(nav.cell_height),
         region_min_size=int(nav.region_min_size),
         field_cache_bytes=int(nav.field_cache_mb) * 2**20,
         name=name,

@@ -3,7 +3,17 @@ make as closed boxes -- single-sided walls, coincident faces, open-top and 1 cm 
 and a shelf, stairs and ramps -- and invariance to face order, winding and duplicated faces.
 
 Expected values are closed-form geometry (tangent-and-arc path lengths around an obstacle inflated
-by the agent radius, straight lines, clearances), not the code's own output.
+by the agent radius, straight lines, clearances), not the code's own output. Where habitat-sim's
+Recast rules decide (erosion in whole cells, heights on the 0.2 m voxel grid), the expected values
+follow those rules, worked out by hand in each test:
+
+* a face on a cell boundary blocks the cell on its +x / +z side; erosion by ceil(0.1 / 0.05) = 2
+  cells then puts the region's edge 0.10 m from such a face on its -x / -z side and 0.15 m on its
+  +x / +z side, with square corners (the chamfer distance reaches the diagonal cells);
+* heights are voxels of 0.2 m from the mesh's lowest point (span tops rounded up, bottoms down, a
+  span at least one voxel, so a flat face exactly on the boundary k spans [k, k + 1]): a floor on
+  the mesh's lowest point sits at voxel 1; head room needs more than ceil(1.5 / 0.2) = 8 voxels, a
+  step at most floor(0.2 / 0.2) = 1 voxel.
 """
 
 from __future__ import annotations
@@ -113,9 +123,12 @@ def test_wall_flush_with_the_ceiling_coincident_faces():
     assert g.is_navigable(P(3.05, 2.8, 1.5), max_y_delta=0.1)  # the roof (open sky) is walkable
     a, b = (1.5, 1.0), (4.5, 1.0)
     up = np.array([0.0, 1.0])
-    expected = wrap(a, (3.0, 3.0), R, up) + 0.1 + wrap(b, (3.1, 3.0), R, up)  # 5.234 m
-    # two corners of a 10 cm wall on 5 cm cells: +2.0 % (2.5 cm cells: +1.1 %, 2 cm: +0.9 %)
-    assert g.geodesic_distance(P(a[0], 0, a[1]), [P(b[0], 0, b[1])]) == pytest.approx(expected, rel=0.03)
+    del up
+    # cell erosion (mesh minimum -0.1: x = 3.0, 3.1 and z = 3.0 are cell boundaries): the wall
+    # blocks the columns x in [3.0, 3.15] up to z = 3.05; the region keeps x <= 2.90, x >= 3.25
+    # and z >= 3.15 around it, with square corners (2.90, 3.15) and (3.25, 3.15): 5.403 m
+    expected = math.dist(a, (2.9, 3.15)) + 0.35 + math.dist((3.25, 3.15), b)
+    assert g.geodesic_distance(P(a[0], 0, a[1]), [P(b[0], 0, b[1])]) == pytest.approx(expected, rel=0.02)
 
 
 @pytest.mark.parametrize("thickness", [0.1, 0.01])
@@ -149,21 +162,30 @@ def test_table_top_blocks_the_floor_under_it():
 
 
 def test_islands_under_region_min_size_are_dropped():
-    """A 0.8 x 0.8 m stool top (0.6 x 0.6 m after erosion: 144 cells < 20^2) is dropped as Recast
-    drops regions under minRegionArea; region_min_size=0 keeps it."""
+    """A 0.8 x 0.8 m stool top (121 cells after erosion < 20^2) is dropped as Recast drops regions
+    under minRegionArea; region_min_size=0 keeps it.
+
+    Its top covers columns [4.0, 4.8) (16 per side). The columns [4.8, 4.85] hold its +x / +z
+    faces (on the boundary): solid up to the seat, not walkable. The first column, a 2-voxel drop
+    from the floor, is a ledge; the ledge filter removes it, then erosion removes 2 cells from each
+    side of the remaining 15: 11 x 11 cells."""
     parts = [floor(), box([4, 0, 4], [4.8, 0.5, 4.8])]
     assert not build(parts).is_navigable(P(4.4, 0.5, 4.4), max_y_delta=0.1)
     kept = build(parts, region_min_size=0)
     assert kept.is_navigable(P(4.4, 0.5, 4.4), max_y_delta=0.1)
-    assert len(kept.island_sizes) == 2 and min(kept.island_sizes) == 12 * 12
+    assert len(kept.island_sizes) == 2 and min(kept.island_sizes) == 11 * 11
 
 
-def test_agent_passes_under_a_shelf_whose_underside_is_1_6_m_high():
-    g = build([floor(), box([4, 1.6, 4], [6, 1.8, 6])])
+def test_head_room_is_judged_on_the_voxel_grid():
+    """The floor (the mesh's lowest point) is voxel 1; a shelf's underside at 2.0 m is voxel 10:
+    9 voxels > 8, the agent passes under it. At 1.8 m (8 voxels, not more than 8) and at 1.6 m
+    (7 voxels; habitat-sim's scan_like shelf) it does not, though 1.6 m exceeds the agent's 1.5 m."""
+    g = build([floor(), box([4, 2.0, 4], [6, 2.2, 6])])
     assert g.is_navigable(P(5, 0, 5))
     assert g.geodesic_distance(P(2, 0, 5), [P(8, 0, 5)]) == pytest.approx(6.0, rel=0.01)
-    low = build([floor(), box([4, 1.4, 4], [6, 1.6, 6])])  # 1.4 m: the agent (1.5 m) does not fit
-    assert not low.is_navigable(P(5, 0, 5))
+    for underside in (1.8, 1.6, 1.4):
+        low = build([floor(), box([4, underside, 4], [6, underside + 0.2, 6])])
+        assert not low.is_navigable(P(5, 0, 5)), underside
 
 
 # ---------------------------------------------------------------------------- climb and slope
@@ -185,9 +207,17 @@ def test_stairs_within_max_climb_connect_and_higher_steps_do_not():
     assert g.island_id(a) == g.island_id(b) >= 0
     d = g.geodesic_distance(a, [b])
     assert math.dist((1, 0), (8, top)) <= d <= 7.0 + 5 * 0.15 + 0.05  # between the slope and the staircase's own length
-    steep = build(stairs(0.25, 3))  # 0.25 m risers > max_climb 0.2
-    assert steep.island_id(P(1, 0, 2)) != steep.island_id(P(8, 0.75, 2))
-    assert steep.geodesic_distance(P(1, 0, 2), [P(8, 0.75, 2)]) == math.inf
+    # the climb is counted in voxels, as in habitat-sim: with the floor on the mesh's lowest point
+    # (voxel 1), 0.25 m risers top out at voxels 2, 3, 4 -- one voxel each, climbable ...
+    aligned = build(stairs(0.25, 3))
+    assert aligned.geodesic_distance(P(1, 0, 2), [P(8, 0.75, 2)]) < math.inf
+    # ... but over a 0.18 m slab (floor 0.9 voxels up: voxel 1; first step 2.15: voxel 3) they
+    # are not (the later steps, 3.4 and 4.65: voxels 4 and 5, are)
+    slab = build([box([0, -0.18, 0], [10, 0, 4]), *stairs(0.25, 3)])
+    assert slab.island_id(P(1, 0, 2)) != slab.island_id(P(8, 0.75, 2))
+    assert slab.geodesic_distance(P(1, 0, 2), [P(8, 0.75, 2)]) == math.inf
+    steep = build(stairs(0.45, 2))  # voxels 1, 3, 5: two voxels a step
+    assert steep.geodesic_distance(P(1, 0, 2), [P(8, 0.9, 2)]) == math.inf
 
 
 @pytest.mark.parametrize("degrees, walkable", [(20.0, True), (40.0, True), (50.0, False)])
@@ -226,6 +256,30 @@ def test_the_top_of_a_single_sided_ceiling_is_not_a_floor():
 
 
 # ---------------------------------------------------------------------------- invariance
+def test_open_floor_edges_erode_by_the_ledge_cell_and_two_more():
+    """A bare 10 x 10 m floor: its edge cells are ledges (a drop off the grid), then erosion takes
+    2 more cells: the region is [0.15, 9.85] both ways, as habitat-sim's (single_wall scene)."""
+    g = NavGrid.from_mesh(floor().vertices, floor().faces)
+    lo, hi = g.get_bounds()
+    np.testing.assert_allclose([lo[0], lo[2], hi[0], hi[2]], [0.15, 0.15, 9.85, 9.85], atol=1e-5)
+    assert g.num_nodes == 194 * 194
+
+
+def test_faces_a_micrometre_off_a_cell_or_voxel_boundary_give_the_same_grid():
+    """No rule hinges on an exact tie: a wall at x = 5 +- 1e-6 m (a cell boundary) and a shelf
+    whose underside is 2.0 +- 1e-6 m (a voxel boundary over the floor at the mesh minimum) give
+    the grid of the exact values."""
+    def scene(dx: float, dy: float) -> NavGrid:
+        wall = quad([[5 + dx, 0, 0], [5 + dx, 0, 8], [5 + dx, 2.5, 8], [5 + dx, 2.5, 0]])
+        return build([floor(), wall, box([1, 2.0 + dy, 1], [3, 2.2, 3])])
+
+    ref = scene(0.0, 0.0)
+    assert ref.is_navigable(P(2, 0, 2))  # 9 voxels under the shelf
+    for dx, dy in ((1e-6, 1e-6), (-1e-6, -1e-6), (1e-6, -1e-6)):
+        g = scene(dx, dy)
+        assert np.array_equal(g.node_col, ref.node_col) and np.array_equal(g.nbr, ref.nbr), (dx, dy)
+
+
 def test_face_order_corners_and_duplicates_do_not_change_the_grid():
     parts = [
         floor(), quad([[5, 0, 0], [5, 0, 8], [5, 2.5, 8], [5, 2.5, 0]]),

@@ -1,7 +1,10 @@
 """Tests for habitat_fih.sim.motion (habitat-sim's try_step with and without sliding).
 
-Expected positions come from the geometry: the navigable region ends ``agent_radius`` from a wall
-(within half a 5 cm cell), and sliding keeps the full tangential component of a step.
+Expected positions come from the geometry and Recast's cell rules (habitat-sim's navmesh): a wall
+face lying on a cell boundary blocks the cell on its +z side, and erosion by ``agent_radius`` =
+2 cells removes the next two, so the region starts one cell plus the radius from such a face
+(0.15 m; habitat-sim's region in the same situation, scripts/parity/README.md); sliding keeps the
+full tangential component of a step.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from habitat_fih.sim.navigation import NavGrid
 
 R = 0.1
 CELL = 0.05
+#: where the region starts in front of the z = 0 wall face (on a cell boundary: see the docstring)
+WALL_EDGE = CELL + R
 
 
 def box(lo, hi) -> trimesh.Trimesh:
@@ -53,7 +58,7 @@ def test_straight_into_wall_stops_at_wall(room: NavGrid, sliding: bool):
     pos, collided = try_step(room, start, end, sliding)
     assert collided
     assert pos[0] == pytest.approx(2.0, abs=1e-4)
-    assert pos[2] == pytest.approx(R, abs=CELL / 2 + 1e-3)
+    assert pos[2] == pytest.approx(WALL_EDGE, abs=1e-3)
     assert room.is_navigable(pos)
     assert try_step(room, start, end, sliding)[0] == pytest.approx(pos)
 
@@ -72,13 +77,13 @@ def test_diagonal_into_wall_slides(room: NavGrid):
     pos, collided = try_step(room, start, start + delta, True)
     assert collided
     assert pos[0] == pytest.approx(2.2, abs=1e-4)  # tangential component kept in full
-    assert pos[2] == pytest.approx(R, abs=CELL / 2 + 1e-3)
+    assert pos[2] == pytest.approx(WALL_EDGE, abs=1e-3)
     # without sliding the agent stops on the segment where it meets the boundary
     pos2, collided2 = try_step(room, start, start + delta, False)
     assert collided2
     t = (pos2[2] - start[2]) / delta[2]
     assert pos2[0] == pytest.approx(start[0] + t * delta[0], abs=1e-4)
-    assert pos2[2] == pytest.approx(R, abs=CELL / 2 + 1e-3)
+    assert pos2[2] == pytest.approx(WALL_EDGE, abs=1e-3)
     # sliding along a wall repeatedly keeps moving along it
     p = pos
     for _ in range(4):

@@ -1,6 +1,9 @@
 """Tests for habitat_fih.sim.navigation: navigability, clearance, levels, geodesics, paths.
 
 Scenes are built from trimesh boxes; expected values are analytic (geometry), not the code's output.
+Where Recast's cell rules decide (see tests/sim/test_heightfield.py): a face on a cell boundary
+blocks the cell on its +x / +z side, and the region's edge is then 0.10 m from it on its -x / -z
+side and 0.15 m on its +x / +z side; head room needs more than 8 voxels of 0.2 m.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import habitat_fih  # noqa: F401  (installs the habitat-sim stand-ins)
 from habitat_fih.sim.navigation import NavGrid
 
 R = 0.1  # agent radius (habitat default)
+NEAR, FAR = 0.10, 0.15  # region edge from a face on a cell boundary: its -x / -z side, +x / +z side
 
 
 
@@ -112,8 +116,8 @@ def test_empty_scene_raises_with_name():
 
 def test_bounds_and_topdown(corridor: NavGrid):
     lo, hi = corridor.get_bounds()
-    np.testing.assert_allclose(lo[[0, 2]], [R, R], atol=0.03)
-    np.testing.assert_allclose(hi[[0, 2]], [10 - R, 2 - R], atol=0.03)
+    np.testing.assert_allclose(lo[[0, 2]], [FAR, FAR], atol=1e-4)  # faces x = 0, z = 0
+    np.testing.assert_allclose(hi[[0, 2]], [10 - NEAR, 2 - NEAR], atol=1e-4)  # faces x = 10, z = 2
     view = corridor.get_topdown_view(0.1, 0.0)
     assert view.shape == (int((hi[2] - lo[2]) / 0.1), int((hi[0] - lo[0]) / 0.1))
     # pixel (h, w) is at (lo.x + w * 0.1, lo.z + h * 0.1): the obstacle x in [4, 5], z < 1 (+ radius)
@@ -126,14 +130,24 @@ def test_bounds_and_topdown(corridor: NavGrid):
 
 
 def test_clearance_from_walls(corridor: NavGrid):
-    # wall at z=0 (inner face); navigable iff distance >= radius (within half a cell)
+    # inner face of the wall at z = 0, on a cell boundary (mesh minimum -0.1): the wall blocks the
+    # cell z in [0, 0.05]; erosion by 2 cells leaves the floor from z = 0.15
     assert not corridor.is_navigable(P(2, 0, 0.04))
-    assert not corridor.is_navigable(P(2, 0, R - 0.03))
-    assert corridor.is_navigable(P(2, 0, R + 0.03))
+    assert not corridor.is_navigable(P(2, 0, FAR - 0.02))
+    assert corridor.is_navigable(P(2, 0, FAR + 0.02))
     assert corridor.is_navigable(P(2, 0, 1.0))
+    # the wall at z = 2 (face on a boundary, on its +z side): floor up to z = 1.90
+    assert corridor.is_navigable(P(2, 0, 2 - NEAR - 0.02))
+    assert not corridor.is_navigable(P(2, 0, 2 - NEAR + 0.02))
     assert not corridor.is_navigable(P(4.5, 0, 0.5))  # inside the obstacle
-    assert not corridor.is_navigable(P(4.5, 0, 1.0 + R - 0.03))
-    assert corridor.is_navigable(P(4.5, 0, 1.0 + R + 0.03))
+    assert not corridor.is_navigable(P(4.5, 0, 1.0 + FAR - 0.02))
+    assert corridor.is_navigable(P(4.5, 0, 1.0 + FAR + 0.02))
+    assert corridor.is_navigable(P(4 - NEAR - 0.02, 0, 0.5))  # the obstacle's faces x = 4 and 5
+    assert not corridor.is_navigable(P(4 - NEAR + 0.02, 0, 0.5))
+    assert not corridor.is_navigable(P(5 + FAR - 0.02, 0, 0.5))
+    assert corridor.is_navigable(P(5 + FAR + 0.02, 0, 0.5))
+    # the metric clearance is kept: distance to the obstacle surface minus the radius
+    assert corridor.distance_to_obstacle(P(2, 0, 0.3)) == pytest.approx(0.3 - R, abs=0.03)
     assert not corridor.is_navigable(P(2, 1.0, 1.0))  # 1 m above the floor: beyond max_y_delta
     assert corridor.is_navigable(P(2, 0.4, 1.0))
 
@@ -141,7 +155,10 @@ def test_clearance_from_walls(corridor: NavGrid):
 def test_low_ceiling_and_steep_slope_not_navigable():
     parts = [box([0, -0.2, 0], [12, 0, 3]), *walls_around(0, 0, 12, 3)]
     parts.append(box([2, 1.2, 0], [4, 1.4, 3]))  # ceiling at 1.2 m < agent height over x in [2, 4]
-    parts.append(box([6, 1.6, 0], [8, 1.8, 3]))  # ceiling at 1.6 m >= agent height over x in [6, 8]
+    # voxels from the mesh minimum y = -0.2: the floor (a flat face on the boundary of voxel 1)
+    # spans voxel [1, 2]; head room needs more than 8 voxels
+    parts.append(box([6, 2.0, 0], [8, 2.2, 3]))  # ceiling at 2.0 m over x in [6, 8]: voxel 11, 9 free
+    parts.append(box([4.5, 1.6, 0], [5.5, 1.8, 3]))  # 1.6 m: voxel 9, 7 free: too low
     ramp = box(
         [-1.0, -0.05, 0.5], [1.0, 0.05, 2.5]
     )  # 2 m ramp tilted 50 deg (> max_slope) at x ~ 10
@@ -150,6 +167,7 @@ def test_low_ceiling_and_steep_slope_not_navigable():
     parts.append(ramp)
     g = build(parts)
     assert not g.is_navigable(P(3, 0, 1.5))
+    assert not g.is_navigable(P(5, 0, 1.5))
     assert g.is_navigable(P(7, 0, 1.5))
     assert g.is_navigable(P(1, 0, 1.5))
     # no navigable surface on the steep ramp (its surface at x=10 is ~0.5 m up)
@@ -217,7 +235,7 @@ def test_islands_unreachable_is_inf():
 
 def test_snap_point(corridor: NavGrid):
     s = corridor.snap_point(P(2, 0.3, -0.5))  # outside the wall: nearest navigable point
-    assert s[0] == pytest.approx(2, abs=0.03) and s[2] == pytest.approx(R, abs=0.03)
+    assert s[0] == pytest.approx(2, abs=0.03) and s[2] == pytest.approx(FAR, abs=1e-3)
     assert s[1] == pytest.approx(0, abs=1e-3)
     assert np.all(np.isnan(corridor.snap_point(P(50, 0, 50))))
 

@@ -1,6 +1,8 @@
-"""The node graph of the solid heightfield: links between neighbouring columns, clearance
-(erosion by the agent radius), connected components, compaction -- numba loops over nodes sorted
-by (column, height). The rules are documented in :mod:`habitat_fih.sim.navigation.heightfield`.
+"""The node graph of the solid heightfield: links between neighbouring columns (voxel heights),
+Recast's erosion by the agent radius in cells (chamfer distance from boundary nodes), the metric
+clearance, connected components, compaction -- numba loops over nodes sorted by (column, height),
+the order of Recast's raster passes. The rules, and why they follow Recast (habitat-sim parity),
+are documented in :mod:`habitat_fih.sim.navigation.heightfield`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import math
 import numba as nb
 import numpy as np
 
-__all__ = ["next_column", "link", "clearance", "column_box", "components", "compact"]
+__all__ = ["next_column", "link", "erode", "clearance", "column_box", "components", "compact"]
 
 
 @nb.njit(cache=True)
@@ -34,8 +36,15 @@ def next_column(col, i, j, d, nx, nz):
 
 
 @nb.njit(cache=True)
-def link(col, y, ceil, nx, nz, max_climb, agent_height, tol, nbr):
-    """Fill ``nbr [N, 4]`` (+x, -x, +z, -z) for nodes sorted by (column, height)."""
+def link(col, top, ceil, nx, nz, climb, height, nbr):
+    """Fill ``nbr [N, 4]`` (+x, -x, +z, -z) for nodes sorted by (column, height).
+
+    ``top`` / ``ceil`` are the nodes' floor and ceiling in voxels (integers). Two nodes of
+    4-neighbouring columns are linked when their floors differ by at most ``climb`` voxels and the
+    space both share, ``min(ceil) - max(top)``, is at least ``height`` voxels (Recast's
+    compact-heightfield connection). At most one node of a column qualifies (two walkable spans of
+    one column are more than ``height`` apart); the lowest one is taken regardless.
+    """
     n = col.shape[0]
     for d in range(2):  # +x, +z; the reverse links mirror them
         j = 0
@@ -43,19 +52,71 @@ def link(col, y, ceil, nx, nz, max_climb, agent_height, tol, nbr):
             j, tc = next_column(col, i, j, d, nx, nz)
             if tc < 0:
                 continue
-            best = -1
-            best_dy = np.inf
             q = j
             while q < n and col[q] == tc:
-                dy = abs(np.float64(y[q]) - np.float64(y[i]))
-                room = min(ceil[i], ceil[q]) - max(np.float64(y[i]), np.float64(y[q]))
-                if dy <= max_climb + tol and room >= agent_height - tol and dy < best_dy:
-                    best = q
-                    best_dy = dy
+                dy = abs(np.int64(top[q]) - np.int64(top[i]))
+                room = min(np.int64(ceil[i]), np.int64(ceil[q])) - max(np.int64(top[i]), np.int64(top[q]))
+                if dy <= climb and room >= height:
+                    nbr[i, 2 * d] = q
+                    nbr[q, 2 * d + 1] = i
+                    break
                 q += 1
-            if best >= 0:
-                nbr[i, 2 * d] = best
-                nbr[best, 2 * d + 1] = i
+
+
+@nb.njit(cache=True)
+def erode(nbr, radius_cells):
+    """Recast's erosion by the agent radius in cells; returns the mask of the nodes kept.
+
+    A node with fewer than 4 links is a boundary node (distance 0). Distances are chamfer
+    distances over links, 2 per orthogonal step and 3 per diagonal step, computed by Recast's two
+    raster passes over the nodes in (row, column, height) order: the forward pass takes the -x and
+    -z neighbours (+2) and the diagonals (-1, -1) through the -x neighbour and (+1, -1) through
+    the -z neighbour (+3); the backward pass takes +x and +z and the diagonals (+1, +1) through +x
+    and (-1, +1) through +z. Nodes at a distance below ``2 * radius_cells`` are removed, so with
+    2 cells a node survives when no node of its 3 x 3 neighbourhood (reached through links) is a
+    boundary node. Integer arithmetic: no ties to break.
+    """
+    n = nbr.shape[0]
+    keep = np.ones(n, dtype=np.bool_)
+    if radius_cells <= 0:
+        return keep
+    big = np.int64(1) << 30
+    dist = np.full(n, big, dtype=np.int64)
+    for i in range(n):
+        if nbr[i, 0] < 0 or nbr[i, 1] < 0 or nbr[i, 2] < 0 or nbr[i, 3] < 0:
+            dist[i] = 0
+    # forward pass: (-1, 0) then its (0, -1); (0, -1) then its (+1, 0)
+    for i in range(n):
+        a = nbr[i, 1]
+        if a >= 0:
+            dist[i] = min(dist[i], dist[a] + 2)
+            b = nbr[a, 3]
+            if b >= 0:
+                dist[i] = min(dist[i], dist[b] + 3)
+        a = nbr[i, 3]
+        if a >= 0:
+            dist[i] = min(dist[i], dist[a] + 2)
+            b = nbr[a, 0]
+            if b >= 0:
+                dist[i] = min(dist[i], dist[b] + 3)
+    # backward pass: (+1, 0) then its (0, +1); (0, +1) then its (-1, 0)
+    for i in range(n - 1, -1, -1):
+        a = nbr[i, 0]
+        if a >= 0:
+            dist[i] = min(dist[i], dist[a] + 2)
+            b = nbr[a, 2]
+            if b >= 0:
+                dist[i] = min(dist[i], dist[b] + 3)
+        a = nbr[i, 2]
+        if a >= 0:
+            dist[i] = min(dist[i], dist[a] + 2)
+            b = nbr[a, 1]
+            if b >= 0:
+                dist[i] = min(dist[i], dist[b] + 3)
+    thr = 2 * np.int64(radius_cells)
+    for i in range(n):
+        keep[i] = dist[i] >= thr
+    return keep
 
 
 @nb.njit(cache=True)
@@ -92,9 +153,9 @@ def _initial_site(i, col, nbr, nx, nz, x0, z0, cs, obs_col, obs_box):
 
 
 @nb.njit(cache=True)
-def clearance(col, nbr, nx, nz, x0, z0, cs, obs_col, obs_box, cap, radius, tol, out):
+def clearance(col, nbr, nx, nz, x0, z0, cs, obs_col, obs_box, cap, out):
     """Distance (metres) from each node centre to the nearest obstacle site, capped at ``cap``,
-    written to ``out`` (float32); returns the mask of nodes at least ``radius`` from every site.
+    written to ``out`` (float32). It measures, it does not erode (:func:`erode` does).
 
     Each missing link is an obstacle. Its site is the point of the neighbour column's steep
     geometry (its x-z extent, ``obs_box``) nearest to the node centre -- so a wall face lying on
@@ -153,12 +214,8 @@ def clearance(col, nbr, nx, nz, x0, z0, cs, obs_col, obs_box, cap, radius, tol, 
                     tail = (tail + 1) % n
                     count += 1
                     inq[m] = True
-    keep = np.empty(n, dtype=np.bool_)
     for i in range(n):
-        b = min(best[i], cap)
-        out[i] = b
-        keep[i] = b >= radius - tol
-    return keep
+        out[i] = min(best[i], cap)
 
 
 @nb.njit(cache=True)

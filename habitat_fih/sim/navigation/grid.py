@@ -107,16 +107,15 @@ class NavGrid:
         """Build the grid from ``vertices float [V, 3]`` and ``faces int [F, 3]`` (Y-up, metres).
 
         Names follow habitat-sim's ``NavMeshSettings``; islands under ``region_min_size**2``
-        cells are dropped (see :mod:`.heightfield`). ``cell_height`` (Recast's vertical voxel
-        size) is accepted for config compatibility; heights here are exact, so it is unused.
-        ``progress``: optional wrapper for the band iterator (e.g. ``tqdm``). Raises ValueError
-        naming ``name`` when nothing is navigable or the input is malformed.
+        cells are dropped (see :mod:`.heightfield`). ``cell_height`` is Recast's vertical voxel
+        size: head room and climb are judged on that grid, as in habitat-sim; node heights stay
+        exact. ``progress``: optional wrapper for the band iterator (e.g. ``tqdm``). Raises
+        ValueError naming ``name`` when nothing is navigable or the input is malformed.
         """
-        del cell_height
         hf = build_heightfield(
-            vertices, faces, cell_size=cell_size, agent_height=agent_height,
-            agent_radius=agent_radius, max_climb=max_climb, max_slope=max_slope,
-            region_min_size=region_min_size, name=name, progress=progress,
+            vertices, faces, cell_size=cell_size, cell_height=cell_height,
+            agent_height=agent_height, agent_radius=agent_radius, max_climb=max_climb,
+            max_slope=max_slope, region_min_size=region_min_size, name=name, progress=progress,
         )
         return cls(
             hf, agent_radius=agent_radius, agent_height=agent_height, max_climb=max_climb,
