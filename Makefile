@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run oracle test data bench lint
+.PHONY: run oracle test test-habitat-sim data bench lint
 
 # the venv takes ~7 GB (torch 2.14.1 is a CUDA build): say so before pip fails half-way
 VENV_MIN_FREE_GB ?= 8
@@ -37,6 +37,15 @@ oracle: $(STAMP)
 test: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
 
+# FIHSim-v0 and FIH-VLN-v0 against the REAL habitat-sim 0.2.2 in a Debian 13 chroot (needs root;
+# builds the chroot on first use, ~12.5 min): tests_habitat_sim/, parity figures in
+# outputs/parity/figures.json. HSIM_ROOT / HSIM_SHARED move the chroot / the kit that builds it
+# (default: ../shared/habitat-sim next to the checkout, else the workplace's /work/shared one).
+HSIM_ROOT ?= /tmp/fih-hsim
+HSIM_SHARED ?= $(or $(firstword $(wildcard ../shared/habitat-sim /work/shared/habitat-sim)),../shared/habitat-sim)
+test-habitat-sim:
+	bash tests_habitat_sim/run.sh $(HSIM_ROOT) $(HSIM_SHARED)
+
 data: $(STAMP)
 	$(PY) -m habitat_fih.datasets.generate --out data
 
@@ -44,4 +53,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_sim.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check habitat_fih tests benchmarks
+	$(VENV)/bin/ruff check habitat_fih tests tests_habitat_sim benchmarks
