@@ -64,6 +64,18 @@ def link(col, top, ceil, nx, nz, climb, height, nbr):
 
 
 @nb.njit(cache=True)
+def _relax(dist, nbr, i, straight, then):
+    """One chamfer step of :func:`erode`: node ``i`` from its neighbour in direction ``straight``
+    (+2) and from that neighbour's neighbour in direction ``then`` (a diagonal, +3)."""
+    a = nbr[i, straight]
+    if a >= 0:
+        dist[i] = min(dist[i], dist[a] + 2)
+        b = nbr[a, then]
+        if b >= 0:
+            dist[i] = min(dist[i], dist[b] + 3)
+
+
+@nb.njit(cache=True)
 def erode(nbr, radius_cells):
     """Recast's erosion by the agent radius in cells; returns the mask of the nodes kept.
 
@@ -87,32 +99,12 @@ def erode(nbr, radius_cells):
             dist[i] = 0
     # forward pass: (-1, 0) then its (0, -1); (0, -1) then its (+1, 0)
     for i in range(n):
-        a = nbr[i, 1]
-        if a >= 0:
-            dist[i] = min(dist[i], dist[a] + 2)
-            b = nbr[a, 3]
-            if b >= 0:
-                dist[i] = min(dist[i], dist[b] + 3)
-        a = nbr[i, 3]
-        if a >= 0:
-            dist[i] = min(dist[i], dist[a] + 2)
-            b = nbr[a, 0]
-            if b >= 0:
-                dist[i] = min(dist[i], dist[b] + 3)
+        _relax(dist, nbr, i, 1, 3)
+        _relax(dist, nbr, i, 3, 0)
     # backward pass: (+1, 0) then its (0, +1); (0, +1) then its (-1, 0)
     for i in range(n - 1, -1, -1):
-        a = nbr[i, 0]
-        if a >= 0:
-            dist[i] = min(dist[i], dist[a] + 2)
-            b = nbr[a, 2]
-            if b >= 0:
-                dist[i] = min(dist[i], dist[b] + 3)
-        a = nbr[i, 2]
-        if a >= 0:
-            dist[i] = min(dist[i], dist[a] + 2)
-            b = nbr[a, 1]
-            if b >= 0:
-                dist[i] = min(dist[i], dist[b] + 3)
+        _relax(dist, nbr, i, 0, 2)
+        _relax(dist, nbr, i, 2, 1)
     thr = 2 * np.int64(radius_cells)
     for i in range(n):
         keep[i] = dist[i] >= thr
