@@ -6,8 +6,11 @@ process, built by habitat-lab's ``make_sim`` from the same FIH benchmark config:
 Scenes: two bundled houses (textured, closed walls), ``scan_like`` (single-sided walls, no
 ceiling, table, shelf, ramp, stairs) and ``simple_room_like`` (closed boxes), the last two from
 ``scripts/parity/scenes.py`` written as Z-up ``.glb`` without a stage config. Every figure is
-recorded for the README's table (``outputs/parity/figures.json``) and asserted against the bound
-issue 13 sets (or, for RGB, the bound stated at the test).
+recorded for the README's table (``outputs/parity/figures.json``) and asserted against issue 13's
+bound, with two stated refinements where habitat-sim itself is the cause: geodesic pairs whose
+Detour route is longer than a path walkable on habitat-sim's own navmesh are counted apart, and
+a 50-action sequence may end farther than 10 cm apart only after parting at a navigable-set
+difference (at most 2 of 10). RGB's bound is set at its test.
 """
 
 from __future__ import annotations
