@@ -2,7 +2,8 @@
 ``../shared/habitat-sim``; ``make test-habitat-sim`` sets it up and runs ``tests_habitat_sim/``).
 
 What lives here (never in the package): the one harness shim, the test scenes written as habitat
-would load them, their VLN episodes, and the two habitat.Env builders.
+would load them, habitat-sim's reference paths for their episodes, the simulator and
+habitat.Env builders, the recorded figures and the replay of one simulator's poses in the other.
 
 The harness shim (:func:`install_navmesh_shim`): habitat-lab 0.3.3 sets ``navmesh_settings`` on
 the simulator configuration, which habitat-sim 0.2.2 does not have (``fih_hsim_shims``' fourth
@@ -16,8 +17,6 @@ same agent on the same settings.
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import sys
 from pathlib import Path
@@ -126,38 +125,13 @@ def make_sims(scene_path: Path):
 
 # ------------------------------------------------------------------------------ episodes
 def shortest_path_points(sim: HabitatSim, a, b) -> list[list[float]]:
+    """habitat-sim's shortest path a -> b (an episode's reference path)."""
     path = habitat_sim.ShortestPath()
     path.requested_start = np.asarray(a, np.float32)
     path.requested_end = np.asarray(b, np.float32)
     if not sim.pathfinder.find_path(path):
         raise RuntimeError(f"no habitat-sim path {a} -> {b}")
     return [list(map(float, p)) for p in path.points]
-
-
-def write_episodes(path: Path, scene_id: str, pairs, paths) -> Path:
-    """An R2RVLN-v1 split file: one episode per (start, goal) pair; the reference path is
-    habitat-sim's shortest path; the vocabulary is the bundled one."""
-    with gzip.open(VAL_SEEN, "rt") as f:
-        vocab = json.load(f)["instruction_vocab"]
-    words = {w: i for i, w in enumerate(vocab["word_list"])}
-    text = "walk to the far room and stop there"
-    tokens = [words.get(w, vocab["UNK_INDEX"]) for w in text.split()]
-    eps = []
-    for i, ((start, goal), ref) in enumerate(zip(pairs, paths, strict=True)):
-        eps.append({
-            "episode_id": i, "trajectory_id": i, "scene_id": scene_id,
-            "start_position": list(map(float, start)), "start_rotation": [0.0, 0.0, 0.0, 1.0],
-            "goals": [{"position": list(map(float, goal)), "radius": 3.0}],
-            "info": {"geodesic_distance": float(np.sum(np.linalg.norm(np.diff(ref, axis=0), axis=1)))},
-            "instruction": {"instruction_text": text, "instruction_tokens": tokens},
-            "reference_path": ref,
-        })
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with gzip.open(tmp, "wt") as f:
-        json.dump({"episodes": eps, "instruction_vocab": vocab}, f)
-    tmp.replace(path)
-    return path
 
 
 # ------------------------------------------------------------------------------ environments

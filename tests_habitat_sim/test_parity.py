@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 import quaternion
 
+from habitat_fih.sim.motion import try_step
+
 HOUSES = ("house_000", "house_005")
 SCENES = (*HOUSES, "scan_like", "simple_room_like")
 N_PAIRS = 100
@@ -224,7 +226,7 @@ def test_same_actions_end_at_same_position(scene):
                 start_h = np.asarray(sh.position, np.float64)
                 target = start_h + quaternion.rotate_vectors(sh.rotation, [0.0, 0.0, -0.25])
                 eh = np.asarray(hsim.pathfinder.try_step(start_h, target), np.float64)
-                ef, _ = fsim_try_step(fsim, start_h, target)
+                ef, _ = try_step(fsim.pathfinder, start_h, target, True)  # FIHSim.step's rule
                 steps_total += 1
                 if math.hypot(eh[0] - ef[0], eh[2] - ef[2]) <= 0.01:
                     steps_close += 1
@@ -250,10 +252,3 @@ def test_same_actions_end_at_same_position(scene):
     assert not unexplained, f"{name}: sequences parted away from any navigable difference: {unexplained}"
     assert not steps_unexplained, f"{name}: steps differing away from a navigable difference: {steps_unexplained}"
     assert steps_close / steps_total >= 0.90, f"{name}: {steps_close}/{steps_total} steps within 1 cm"
-
-
-def fsim_try_step(fsim, start, target):
-    """FIHSim-v0's forward-step rule (what ``FIHSim.step`` calls), from an arbitrary pose."""
-    from habitat_fih.sim.motion import try_step
-
-    return try_step(fsim.pathfinder, start, target, True)

@@ -103,12 +103,8 @@ def _fmin(a, b):
 
 
 @numba.njit(cache=True, inline="always")
-def _fmax(a, b):
-    if a != a:
-        return b
-    if b != b:
-        return a
-    return a if a >= b else b
+def _fmax(a, b):  # negation is exact: the same value (and the same pick on a tie) as a >= b
+    return -_fmin(-a, -b)
 
 
 @numba.njit(cache=True)
