@@ -6,11 +6,11 @@
 #   bash tests_habitat_sim/run.sh HSIM_ROOT HSIM_SHARED [pytest args]
 set -euo pipefail
 ROOT=${1:?HSIM_ROOT}; SHARED=${2:?HSIM_SHARED}; shift 2
-cd "$(dirname "$0")/.."
 if [[ $(id -u) != 0 ]]; then
   echo "make test-habitat-sim: needs root (it builds and enters a chroot with bind mounts at $ROOT); run it as root" >&2
   exit 2
 fi
+cd "$(dirname "$0")/.."
 [[ -f $SHARED/setup.sh && -f $SHARED/run.sh ]] || { echo "make test-habitat-sim: no habitat-sim chroot kit at $SHARED (expected setup.sh and run.sh; set HSIM_SHARED)" >&2; exit 2; }
 if [[ ! -f $ROOT/.fih-hsim-ready ]]; then
   echo "=== $(date +%T) building the habitat-sim chroot at $ROOT (~12.5 min, once per machine)"
