@@ -52,10 +52,10 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from habitat_fih.config.trainer_configs import FIHTrainerConfig
-from habitat_fih.models.config import FIHModelConfig
-from habitat_fih.models.factory import build_model, build_stand_in_tokenizer, build_tokenizer
+from habitat_fih.models.factory import build_model
 from habitat_fih.models.losses import STAGES, compute_stage_loss
 from habitat_fih.models.policy import FIHPolicy, FIHPolicyConfig
+from habitat_fih.models.spec import build_model_config, deep_merge, tokenizer_for
 from habitat_fih.tasks.fih_task import PREDICTION_KEY
 from habitat_fih.trainers.baselines import BaselineAgent, baseline_maps
 from habitat_fih.trainers.buffer import ReplayBuffer, Sample, collate
@@ -108,56 +108,6 @@ STAGE_DONE_FILE = "stage_done.json"
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN / inf; the message names the update and every loss term."""
-
-
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def build_model_config(spec: Any) -> FIHModelConfig:
-    """`FIHModelConfig` from ``habitat_baselines.fih.model`` (preset + dirs + overrides)."""
-    spec = (
-        OmegaConf.to_container(spec, resolve=True, throw_on_missing=True)
-        if not isinstance(spec, dict)
-        else spec
-    )
-    unset = [k for k in ("vggt_dir", "dinov3_dir", "qwen_dir") if not spec.get(k)]
-    if spec.get("require_pretrained") and unset:
-        raise ValueError(
-            "this config needs local model directories: set "
-            + ", ".join(f"habitat_baselines.fih.model.{k}=<dir>" for k in unset)
-        )
-    for key in ("vggt_dir", "dinov3_dir", "qwen_dir", "tokenizer_dir"):
-        path = spec.get(key) or ""
-        if path and not os.path.exists(path):
-            raise FileNotFoundError(
-                f"habitat_baselines.fih.model.{key}={path!r} does not exist (a local model directory)"
-            )
-    if spec["preset"] == "tiny":
-        base = FIHModelConfig.tiny()
-    elif spec["preset"] == "full":
-        base = FIHModelConfig.full(
-            spec["llm"],
-            vggt_dir=spec.get("vggt_dir") or None,
-            dinov3_dir=spec.get("dinov3_dir") or None,
-            qwen_dir=spec.get("qwen_dir") or None,
-        )
-    else:
-        raise ValueError(
-            f"habitat_baselines.fih.model.preset must be 'tiny' or 'full', got {spec['preset']!r}"
-        )
-    data = deep_merge(base.to_dict(), dict(spec.get("overrides") or {}))
-    if spec.get("gradient_checkpointing"):
-        data["gradient_checkpointing"] = True
-    if spec.get("tokenizer_dir"):
-        data["qwen"]["tokenizer_dir"] = spec["tokenizer_dir"]
-    return FIHModelConfig.from_dict(data)
 
 
 def _policy_config(losses: Any) -> FIHPolicyConfig:
@@ -387,10 +337,7 @@ class FIHTrainer(BaseTrainer):
         return torch.device(choice)
 
     def _tokenizer(self) -> Any:
-        cfg = self.model_config
-        if cfg.qwen.tokenizer_dir or cfg.qwen.pretrained_dir:
-            return build_tokenizer(cfg) if cfg.qwen.pretrained_dir is None else None
-        return build_stand_in_tokenizer(cfg)
+        return tokenizer_for(self.model_config)
 
     def build_policy(self, seed: int) -> FIHPolicy:
         torch.manual_seed(seed)
