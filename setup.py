@@ -47,6 +47,8 @@ setup(
         # the triangles in compiled loops, with results independent of the CPU's SIMD width
         "numba>=0.60",
     ],
+    # the user's video inference program (habitat_fih.infer)
+    entry_points={"console_scripts": ["fih-infer = habitat_fih.infer.cli:main"]},
     extras_require={
         "test": ["pytest>=8", "ruff>=0.6"],
         # optional Weights & Biases logging (habitat_baselines.writer_type=wb)

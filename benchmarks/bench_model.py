@@ -8,7 +8,8 @@
 bfloat16, VGGT and the trained parts in float32 under bfloat16 autocast), then times one
 forward over `--frames` (32) frames of 224² → 8 keyframe maps + action logits: the median of
 `--iters` runs after `--warmup` runs for the whole forward (no stage hooks), and per stage
-(VGGT, sampling, DINOv3, fusion, LLM, heads) with `torch.cuda.synchronize` around each stage;
+(VGGT, sampling, DINOv3, fusion, LLM, heads) with `torch.cuda.synchronize` around each stage
+(`habitat_fih.utils.PerformanceMonitor` as the model's stage hook);
 the peak column is `torch.cuda.max_memory_allocated` during the stage (weights included); on
 CPU the forward row shows the process's peak resident memory instead.
 `--backward` adds a forward + backward row (finetune stage: fusion and heads trained).
@@ -19,13 +20,9 @@ the script fits a fixed device slot.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import resource
 import statistics
 import sys
 import time
-from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -35,37 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from habitat_fih.models.config import FIHModelConfig  # noqa: E402
 from habitat_fih.models.factory import build_model, build_stand_in_tokenizer  # noqa: E402
 from habitat_fih.models.fih_model import FIHModel  # noqa: E402
+from habitat_fih.utils.perf import MIB, PerformanceMonitor  # noqa: E402
 
 STAGES = ("vggt", "sampling", "dinov3", "fusion", "llm", "heads")
 INSTRUCTION = (
     "Walk out of the bedroom and turn left, go down the hallway past the table, then turn "
     "right into the kitchen and stop next to the fridge near the window."
 )
-
-
-class StageTimer:
-    """`FIHModel.stage_hook`: wall time and peak allocated memory per stage."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.times: dict[str, list[float]] = defaultdict(list)
-        self.peaks: dict[str, int] = defaultdict(int)
-
-    def sync(self) -> None:
-        if self.cuda:
-            torch.cuda.synchronize()
-
-    @contextlib.contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        self.sync()
-        if self.cuda:
-            torch.cuda.reset_peak_memory_stats()
-        start = time.perf_counter()
-        yield
-        self.sync()
-        self.times[name].append(time.perf_counter() - start)
-        if self.cuda:
-            self.peaks[name] = max(self.peaks[name], torch.cuda.max_memory_allocated())
 
 
 def make_batch(
@@ -93,11 +66,6 @@ def timed(fn, device: torch.device, iters: int, warmup: int, deadline: float) ->
         sync()
         times.append(time.perf_counter() - start)
     return times
-
-
-def peak_rss_gb() -> float:
-    """Peak resident memory of this process so far (CPU runs: weights + activations)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 def gb(n: int) -> str:
@@ -167,22 +135,25 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         torch.cuda.reset_peak_memory_stats()
     total = timed(forward, device, args.iters, args.warmup, deadline)
     peak_total = torch.cuda.max_memory_allocated() if device.type == "cuda" else 0
-    timer = StageTimer(device)
-    model.stage_hook = timer
+    monitor = PerformanceMonitor(device)  # synchronises around each stage on CUDA
+    model.stage_hook = monitor
     timed(forward, device, max(1, args.iters // 2), 0, deadline)
     model.stage_hook = None
+    stages = monitor.summary()["stages"]
     for name in STAGES:
-        median = statistics.median(timer.times[name])
+        median = stages[name]["median_s"]
         results[f"{name}_s"] = median
-        rows.append(
-            (f"  {name}", f"{median * 1e3:.1f}", gb(timer.peaks[name]) if timer.cuda else "-")
-        )
+        peak = gb(int(stages[name]["peak_allocated_mib"] * MIB)) if monitor.cuda else "-"
+        rows.append((f"  {name}", f"{median * 1e3:.1f}", peak))
     results["forward_s"] = statistics.median(total)
     rows.append(
         (
             f"forward (median of {len(total)})",
             f"{results['forward_s'] * 1e3:.1f}",
-            gb(peak_total) if device.type == "cuda" else f"{peak_rss_gb():.2f} (RSS)",
+            # (CPU runs: the process's peak resident memory, weights + activations)
+            gb(peak_total)
+            if device.type == "cuda"
+            else f"{monitor.memory()['cpu_peak_rss_mib'] / 1024:.2f} (RSS)",
         )
     )
 

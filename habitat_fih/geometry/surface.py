@@ -68,6 +68,7 @@ __all__ = [
     "numpy_tables",
     "padded_inverse_depth",
     "reference_resample_depth",
+    "working_depth",
     "reference_tables",
     "resample_depth",
     "tolerance",
@@ -481,6 +482,22 @@ def resample_depth(
     tols = np.array([abs_tol, rel_tol], dtype=np.float32)
     _resample_kernel(padded_inverse_depth(depth[None])[0], tols, t, s, out)
     return out
+
+
+def working_depth(
+    depth: np.ndarray,
+    out_size: tuple[int, int],
+    abs_tol: float,
+    rel_tol: float,
+    max_depth: float,
+) -> np.ndarray:
+    """Metric depth [H, W] (0 = invalid) -> the FIH task's working-resolution depth [h, w]:
+    :func:`resample_depth`, then 0 where the result is at or beyond ``max_depth`` (a plane
+    extended past the sensor's range). The FIH task and ``fih-infer --geometry-from`` both
+    compute their targets on this depth."""
+    small = resample_depth(depth, out_size, abs_tol, rel_tol)
+    small[small >= max_depth - 1e-4] = 0.0
+    return small
 
 
 def _centres(n_in: int, n_out: int) -> np.ndarray:

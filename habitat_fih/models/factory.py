@@ -30,7 +30,13 @@ from habitat_fih.models.vggt.model import VGGT
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ComponentLoadError", "build_model", "build_stand_in_tokenizer", "build_tokenizer"]
+__all__ = [
+    "ComponentLoadError",
+    "build_model",
+    "build_stand_in_tokenizer",
+    "build_tokenizer",
+    "build_vggt_component",
+]
 
 
 class ComponentLoadError(RuntimeError):
@@ -58,7 +64,10 @@ def build_tokenizer(
     return _load_tokenizer(str(directory), config.qwen.padding_side)
 
 
-def _build_vggt(config: FIHModelConfig) -> VGGT:
+def build_vggt_component(config: FIHModelConfig) -> VGGT:
+    """VGGT alone, as `build_model` builds it (read from `config.vggt_dir` when set, else
+    random-init from `config.vggt`), on the current default device; e.g. for the geometry maps
+    of ``fih-infer --heatmaps geometry``, which need no DINOv3 or LLM."""
     if config.vggt_dir is None:
         return VGGT(config.vggt)
     try:
@@ -97,7 +106,7 @@ def build_model(
         tokenizer = build_tokenizer(config)
     ctx = torch.device(device) if device is not None else contextlib.nullcontext()
     with ctx:
-        vggt = _build_vggt(config)
+        vggt = build_vggt_component(config)
         try:
             dinov3 = DINOv3Backbone(config.dinov3)
         except (FileNotFoundError, OSError, ValueError) as err:

@@ -38,7 +38,7 @@ from habitat.tasks.vln.vln import VLNTask
 
 from habitat_fih.geometry import covisibility_heatmaps
 from habitat_fih.geometry.camera import pose_from_agent_state
-from habitat_fih.geometry.surface import SurfaceTables, numpy_tables, resample_depth
+from habitat_fih.geometry.surface import SurfaceTables, numpy_tables, working_depth
 from habitat_fih.tasks.frame_memory import Frame, FrameMemory
 
 __all__ = ["FIHVLNTask", "FrameTargets", "PREDICTION_KEY"]
@@ -160,16 +160,24 @@ class FIHVLNTask(VLNTask):
         return Frame(step=self.step_index, pose=pose, depth=depth)
 
     def _metric_depth(self, obs: np.ndarray) -> np.ndarray:
+        depth = self.sensor_depth(obs)
+        return working_depth(depth, self.working_size, self.abs_tol, self.rel_tol, self._max_depth)
+
+    @property
+    def max_depth(self) -> float:
+        """The depth sensor's range in metres."""
+        return self._max_depth
+
+    def sensor_depth(self, obs: np.ndarray) -> np.ndarray:
+        """A depth observation [H, W, 1] -> planar metres [H, W] float32 at the sensor's
+        resolution, 0 = invalid (no hit, or at the range's end); see the module docstring."""
         depth = np.asarray(obs, dtype=np.float32)[..., 0]
         if self._normalized:
             depth = depth * (self._max_depth - self._min_depth) + self._min_depth
         invalid = depth >= self._max_depth - 1e-4
         if self._min_depth <= 0.0:
             invalid |= depth <= 0.0
-        depth = np.where(invalid, np.float32(0.0), depth)
-        small = resample_depth(depth, self.working_size, self.abs_tol, self.rel_tol)
-        small[small >= self._max_depth - 1e-4] = 0.0  # a plane extended past the range
-        return small
+        return np.where(invalid, np.float32(0.0), depth)
 
     def targets(self, observations) -> FrameTargets:
         """This step's targets (computed once per step, shared by sensors and measures)."""

@@ -9,7 +9,11 @@ probability beta = p**i, else the policy's; beta = 1 in a stage that does not tr
 head), every step becoming a sample in the bounded replay
 buffer; then ``dagger.updates_per_iteration`` AdamW updates (warm-up + cosine, clipping,
 gradient accumulation, bf16 autocast on GPU through the model config) on batches drawn from the
-buffer. The stage (pretrain / finetune / main) sets the model's trainable parts and the loss;
+buffer. Every ``log_interval`` updates the loss terms go to TensorBoard / W&B along with
+``perf/*`` (`habitat_fih.utils.PerformanceMonitor`, means since the previous log): seconds per
+collection, update and checkpoint write, on CPU also per model stage (``perf/vggt_s``, ...,
+collection and update forwards alike), and the process memory (RSS; CUDA allocated / reserved /
+peak). The stage (pretrain / finetune / main) sets the model's trainable parts and the loss;
 ``pretrained_checkpoint`` starts it from an earlier stage's weights, and ``fih.schedule`` runs
 several stages in one command, each from the previous one's last checkpoint. Checkpoints
 ``ckpt.{k}.pth`` are written atomically every ``checkpoint_interval`` updates and at the end of
@@ -97,6 +101,7 @@ from habitat_fih.trainers.settings import (
     resume_settings,
 )
 from habitat_fih.utils.folder_lock import locked
+from habitat_fih.utils.perf import PerformanceMonitor
 
 logger = logging.getLogger(__name__)
 
@@ -304,6 +309,7 @@ class FIHTrainer(BaseTrainer):
             )
         self._check_min_overlaps()
         self.writer: Any = None
+        self.perf = PerformanceMonitor(self.device)  # phase timings, logged as perf/*
 
     # ------------------------------------------------------------------ set-up
     def _check_min_overlaps(self) -> None:
@@ -660,6 +666,8 @@ class FIHTrainer(BaseTrainer):
         self._seed_everything(seed)
         policy = self.build_policy(seed)  # same init on every rank
         counts = policy.model.set_stage(fc.stage)
+        if not self.perf.cuda:  # model stages too (on CUDA each would synchronise twice)
+            policy.model.stage_hook = self.perf
         if fc.pretrained_checkpoint and not os.path.isfile(self._rank_resume_path()):
             start = list_checkpoints(fc.pretrained_checkpoint)[-1]  # a file, or a folder's last
             ckpt = load_checkpoint(start)
@@ -726,7 +734,8 @@ class FIHTrainer(BaseTrainer):
         done_here = 0
         while state.iteration < int(fc.dagger.iterations):
             if not state.collected:
-                logs = self._collect(envs, policy, buffer, state.iteration, episode_ids)
+                with self.perf.stage("collect"):
+                    logs = self._collect(envs, policy, buffer, state.iteration, episode_ids)
                 state.collected = True
                 state.collect_env_steps = int(logs["collect/env_steps"])
                 state.env_steps += state.collect_env_steps
@@ -742,8 +751,9 @@ class FIHTrainer(BaseTrainer):
             )
             while state.update_in_iteration < per_iter:
                 start = time.perf_counter()
-                batches = [buffer.sample(bs, gens["batch"]) for _ in range(accum)]
-                terms = learner.update(batches)
+                with self.perf.stage("update"):
+                    batches = [buffer.sample(bs, gens["batch"]) for _ in range(accum)]
+                    terms = learner.update(batches)
                 state.update += 1
                 state.update_in_iteration += 1
                 done_here += 1
@@ -751,6 +761,8 @@ class FIHTrainer(BaseTrainer):
                 if state.update % log_every == 0:
                     logs = {k if "/" in k else f"loss/{k}": v for k, v in terms.items()}
                     logs["train/update_seconds"] = time.perf_counter() - start
+                    logs.update(self.perf.scalars())  # means since the previous log
+                    self.perf.reset()
                     self._log(logs, state.update)
                 last_of_iteration = state.update_in_iteration == per_iter
                 if ckpt_every > 0 and state.update % ckpt_every == 0 and not last_of_iteration:
@@ -777,15 +789,16 @@ class FIHTrainer(BaseTrainer):
         gens: dict[str, Any],
         model_ckpt: bool = True,
     ) -> None:
-        if model_ckpt:
-            if self.dist.is_main:
-                path = self._save_checkpoint(policy, state)
-                logger.info("saved %s", path)
-            else:
-                state.checkpoints += 1
-        self._save_resume(learner, buffer, state, gens)
-        if self.dist.is_distributed:
-            dist.barrier()
+        with self.perf.stage("checkpoint"):
+            if model_ckpt:
+                if self.dist.is_main:
+                    path = self._save_checkpoint(policy, state)
+                    logger.info("saved %s", path)
+                else:
+                    state.checkpoints += 1
+            self._save_resume(learner, buffer, state, gens)
+            if self.dist.is_distributed:
+                dist.barrier()
 
     # ------------------------------------------------------------------ evaluation
     def eval(self) -> None:
