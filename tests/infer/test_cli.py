@@ -228,3 +228,13 @@ def test_module_entry_point(tmp_path: Path) -> None:
     lines = [line for line in proc.stderr.splitlines() if line.startswith("fih-infer")]
     assert lines == [f"fih-infer: --video {str(tmp_path / 'nope.mp4')!r}: no such file, folder or image pattern"]
     assert not (tmp_path / "out").exists()
+
+
+def test_console_script_is_installed() -> None:
+    """`pip install -e .` installs the `fih-infer` console script next to the interpreter."""
+    script = Path(sys.executable).parent / "fih-infer"
+    assert script.is_file(), f"{script} missing: reinstall the package (make test does)"
+    proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0
+    for flag in ("--video", "--batch", "--benchmark", "--geometry-from", "--current-frame"):
+        assert flag in proc.stdout
