@@ -72,7 +72,9 @@ def update_time(
 ) -> dict[str, float]:
     """Median / best time of one main-stage update of 8 samples x 9 frames, peak GPU memory
     and the median per-stage forward times."""
-    from bench_model import STAGES, StageTimer
+    from bench_model import STAGES
+
+    from habitat_fih.utils.perf import PerformanceMonitor
 
     extra = ["habitat_baselines.fih.model.preset=full", f"habitat_baselines.fih.model.llm={llm}"]
     cfg = patch_config(get_config("fih/synthetic_tiny", extra if model == "full" else []))
@@ -109,7 +111,7 @@ def update_time(
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     times = []
-    timer = StageTimer(dev)
+    timer = PerformanceMonitor(dev)
     for i in range(repeats):
         policy.model.stage_hook = timer if i == repeats - 1 else None
         sync()
@@ -123,8 +125,9 @@ def update_time(
         "best_s": min(times),
         "peak_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan"),
     }
+    stages = timer.summary()["stages"]
     for name in STAGES:
-        out[f"{name}_s"] = statistics.median(timer.times[name]) if timer.times[name] else 0.0
+        out[f"{name}_s"] = stages[name]["median_s"] if name in stages else 0.0
     return out
 
 
