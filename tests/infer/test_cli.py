@@ -238,3 +238,38 @@ def test_console_script_is_installed() -> None:
     assert proc.returncode == 0
     for flag in ("--video", "--batch", "--benchmark", "--geometry-from", "--current-frame"):
         assert flag in proc.stdout
+
+
+def test_config_file_and_model_maps_for_every_frame(clip: Path, tmp_path: Path, capsys) -> None:
+    """Settings come from --config (flags win); with current_frame all the model maps every
+    chosen frame, each from the keyframes before it."""
+    out = tmp_path / "from_config"
+    config = tmp_path / "infer.yaml"
+    config.write_text(
+        "model: {preset: tiny}\n"
+        "current_frame: all\n"
+        "video: {max_frames: 6, selection: first}\n"
+        "sampling: {algorithm: quality, num_keyframes: 3}\n"
+        f"output: {{output_dir: {out}, fps: 2}}\n"
+    )
+    code, _, err = _run(
+        capsys, "--video", str(clip), "--instruction", INSTRUCTION, "--config", str(config),
+        "--num-keyframes", "2",
+    )
+    assert code == 0, err
+    folder = out / "clip"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["frame_indices"] == [0, 1, 2, 3, 4, 5]  # selection: first
+    assert metrics["algorithm"] == "quality" and len(metrics["keyframe_indices"]) == 2  # flag won
+    cap = cv2.VideoCapture(str(folder / "heatmaps.mp4"))
+    assert abs(cap.get(cv2.CAP_PROP_FPS) - 2) < 1e-6
+    cap.release()
+    assert _frames(folder / "heatmaps.mp4") == 6
+    with np.load(folder / "heatmaps.npz") as data:
+        keys = data["all_keyframe_indices"]
+        assert data["all_current_indices"].tolist() == [0, 1, 2, 3, 4, 5]
+        # frame t sees min(t, 2) keyframes, all before it
+        for t, row in enumerate(keys.tolist()):
+            real = [k for k in row if k >= 0]
+            assert len(real) == min(t, 2) and all(k < t for k in real)
+        assert np.all(data["all_maps"][0] == 0)
