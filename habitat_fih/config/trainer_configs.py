@@ -42,8 +42,10 @@ class FIHModelSpecConfig:
         llm: ``7b`` or ``3b`` (full preset only).
         vggt_dir / dinov3_dir / qwen_dir: local checkpoint directories (full preset); empty =
             random init.
-        tokenizer_dir: Qwen tokenizer directory; empty = ``qwen_dir`` or, for random-init
-            configs, the stand-in word-level tokenizer.
+        tokenizer_dir: tokenizer directory (Hugging Face format): Qwen's, or for the tiny
+            configs the bundled data's word-level one (``data/tokenizer/synthetic_r2r``, set
+            by ``fih/synthetic_tiny``); empty = ``qwen_dir`` or, for random-init configs, the
+            stand-in word-level tokenizer (`habitat_fih.models.spec.tokenizer_for`).
         gradient_checkpointing: activation checkpointing in VGGT / DINOv3 / the LLM.
         require_pretrained: every one of vggt_dir / dinov3_dir / qwen_dir must be set (real
             benchmarks: no silent random init).

@@ -8,7 +8,9 @@ Writes
 * ``<out>/datasets/synthetic_r2r/v1/{train,val_seen,val_unseen}/{split}.json.gz`` (VLN-CE
   R2R_VLNCE_v1-3 layout, one vocabulary shared by all splits) and ``{split}_gt.json.gz``
   (oracle locations and actions);
-* ``<out>/datasets/synthetic_r2r/v1/scenes.json``: which house is in which split.
+* ``<out>/datasets/synthetic_r2r/v1/scenes.json``: which house is in which split;
+* ``<out>/tokenizer/synthetic_r2r/``: the word-level Hugging Face tokenizer the tiny fih configs
+  use, built from the train instructions (:mod:`habitat_fih.datasets.tokenizer`).
 
 ``train`` and ``val_seen`` use the train houses (different episodes), ``val_unseen`` only houses
 never used in train. Every (house, split) pair has its own random stream and id range, so one
@@ -32,12 +34,12 @@ from tqdm import tqdm
 from habitat_fih.datasets.episodes import (
     EpisodeSpec,
     build_vocab,
-    read_json_gz,
     sample_house_episodes,
     write_gt,
     write_split,
 )
 from habitat_fih.datasets.houses import HouseSpec, export_house
+from habitat_fih.datasets.tokenizer import bundled_tokenizer_dir, write_bundled_tokenizer
 from habitat_fih.utils import atomic_write_bytes
 from habitat_fih.utils.folder_lock import RunFolderLockedError, locked
 
@@ -137,13 +139,9 @@ def generate(spec: DatasetSpec = DEFAULT, out: str = "data", only: list[str] | N
                     for s in SPLITS}
         text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
         atomic_write_bytes(os.path.join(root, "v1", "scenes.json"), text.encode())
+        train = [ep["instruction"]["instruction_text"] for ep in splits["train"][0]]
+        write_bundled_tokenizer(train, bundled_tokenizer_dir(out, spec.name))
     return {"splits": splits, "timings": timings}
-
-
-def bundled_vocab(out: str = "data", spec: DatasetSpec = DEFAULT) -> list[str]:
-    """The shared word list of a generated dataset (from its train split)."""
-    path = os.path.join(out, "datasets", spec.name, "v1", "train", "train.json.gz")
-    return read_json_gz(path)["instruction_vocab"]["word_list"]
 
 
 def main(argv: list[str] | None = None) -> None:

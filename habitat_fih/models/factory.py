@@ -46,9 +46,12 @@ class ComponentLoadError(RuntimeError):
 def build_tokenizer(
     config: FIHModelConfig, tokenizer_dir: str | Path | None = None
 ) -> PreTrainedTokenizerBase:
-    """The Qwen2.5-VL tokenizer for `config` (chat template included).
+    """The tokenizer folder of `config` (chat template included): Qwen2.5-VL's, or a folder in
+    the same Hugging Face format such as the bundled data's word-level tokenizer
+    (`habitat_fih.datasets.tokenizer`, for the tiny configs).
 
     Looks in `tokenizer_dir`, else `config.qwen.tokenizer_dir`, else `config.qwen.pretrained_dir`.
+    `habitat_fih.models.spec.tokenizer_for` decides which tokenizer a config gets.
 
     Raises:
         FileNotFoundError: no directory is configured, or it lacks the tokenizer files (the
@@ -130,9 +133,13 @@ def build_stand_in_tokenizer(config: FIHModelConfig) -> PreTrainedTokenizerBase:
     """A small word-level tokenizer with Qwen's special tokens at the ids of
     `config.qwen.model_config` and a ChatML chat template.
 
-    For random-init models (benchmarks, meta-device checks) when the real Qwen2.5-VL tokenizer
-    files are not available. Words outside its ~150-word vocabulary map to one unknown token,
-    so prompts have roughly one token per word (the real tokenizer uses ~1.3 per word).
+    For random-init models built without data (benchmarks, meta-device checks, tests) when
+    no tokenizer folder is configured. Words outside its ~150-word vocabulary map to one
+    unknown token (it knows 15 of the 101 distinct words of the bundled train instructions,
+    50 % of their 9,152 words), so prompts have roughly one token per word (the real
+    tokenizer uses ~1.3 per word). Configs that train on the bundled data use its own
+    tokenizer instead (``qwen.tokenizer_dir`` = ``data/tokenizer/synthetic_r2r``,
+    `habitat_fih.datasets.tokenizer`); see `habitat_fih.models.spec.tokenizer_for`.
     """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
