@@ -97,7 +97,9 @@ class FIHOutput:
         visual_hidden: [B, K + 1, T, D] LLM hidden states at the visual tokens (keyframe slots
             in `keyframe_indices` order, the current view last; zeros at padding slots).
         last_hidden: [B, D] LLM hidden state at the final prompt position.
-        fused_tokens: [B, K + 1, T, D] fusion outputs fed to the LLM (zeros at padding).
+        fused_tokens: [B, K + 1, T, D] fusion outputs fed to the LLM (zeros at padding); also
+            the features of the pretraining cross-frame alignment term
+            (`habitat_fih.models.alignment`).
         token_grid: (th, tw), T = th * tw.
     VGGT geometry (zeros at invalid slots; world frame = first valid frame of each sample):
         pose_enc: [B, S, 9]; depth: [B, S, H', W', 1]; depth_conf: [B, S, H', W'];
@@ -258,6 +260,12 @@ class FIHModel(nn.Module):
             self.device_of("llm"),
         )
         return self
+
+    @property
+    def token_grid(self) -> tuple[int, int]:
+        """The token grid (th, tw) of every frame (`FIHOutput.token_grid`), from the config."""
+        side = self.config.image_size // self.config.vggt.patch_size
+        return self.fusion.output_grid((side, side))
 
     def device_of(self, component: str) -> torch.device:
         """Current device of `vggt`, `dinov3` or `llm` (fusion and heads live with the LLM)."""

@@ -85,17 +85,28 @@ class PretrainLossConfig:
     Attributes:
         heatmap_weight: Gaussian heatmap cross-entropy.
         smoothness_weight: spatial smoothness of the predicted (sigmoid) maps.
-        alignment_weight: cross-frame feature alignment (InfoNCE).
+        alignment_weight: cross-frame feature alignment (InfoNCE) on the fused tokens of
+            covisible (keyframe cell, current-view cell) pairs (`habitat_fih.models.alignment`;
+            the pairs come from simulator geometry, `habitat_fih.trainers.correspondences`).
+            On by default, as the design's pretraining.
         alignment_temperature: InfoNCE temperature (> 0).
+        alignment_pairs: N, the pairs the collector draws per (past frame, current view); the
+            InfoNCE of one such pair of frames scores its N pairs against each other.
     """
 
     heatmap_weight: float = 1.0
     smoothness_weight: float = 0.1
     alignment_weight: float = 0.5
     alignment_temperature: float = 0.07
+    alignment_pairs: int = 32
 
     def __post_init__(self) -> None:
         _check_nonneg(self, ("heatmap_weight", "smoothness_weight", "alignment_weight"))
+        pairs = self.alignment_pairs
+        if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 1:
+            raise ValueError(
+                f"PretrainLossConfig.alignment_pairs must be an integer >= 1, got {pairs!r}"
+            )
         if not self.alignment_temperature > 0:
             raise ValueError(
                 "PretrainLossConfig.alignment_temperature must be > 0, "
@@ -369,6 +380,15 @@ def feature_alignment_loss(
     of the other frame a negative. ``loss = (CE(S, diag) + CE(S.T, diag)) / 2``, averaged over
     valid anchors of the whole batch. Invalid points are neither anchors nor negatives.
 
+    The leading axis is any grouping of the pairs; the trainer's pretraining passes one row per
+    (sample, keyframe slot) (`habitat_fih.models.alignment.alignment_features`), so the negatives
+    of a pair are the other pairs of the same two frames, each with its own cells in both frames
+    (`habitat_fih.trainers.correspondences`). Closed forms for one row of M valid pairs with
+    ``a = b`` (tested): orthonormal features give ``log(1 + (M - 1) exp(-1 / temperature))``; the
+    minimum over all unit features (D >= M - 1) is ``log(1 + (M - 1) exp(-M / ((M - 1) *
+    temperature)))``, reached by a regular simplex (cosine ``-1 / (M - 1)`` between pairs; by
+    Jensen, the mean margin ``s_ij - s_ii`` cannot be below ``-M / (M - 1)``).
+
     Args:
         feats_a: ``[B, N, D]``.
         feats_b: ``[B, N, D]``.
@@ -388,8 +408,9 @@ def feature_alignment_loss(
     elif tuple(mask.shape) != (b, n):
         raise ValueError(f"mask must be [B={b}, N={n}], got shape {tuple(mask.shape)}")
     mask = mask.to(device=feats_a.device, dtype=torch.bool)
-    a = F.normalize(_sanitize(feats_a, mask), dim=-1)
-    c = F.normalize(_sanitize(feats_b, mask), dim=-1)
+    # float32 whatever the features' dtype (bf16 under autocast): logits reach 1 / temperature
+    a = F.normalize(_sanitize(feats_a.float(), mask), dim=-1)
+    c = F.normalize(_sanitize(feats_b.float(), mask), dim=-1)
     sim = a @ c.transpose(1, 2) / temperature  # [B, N, N]
     # Invalid columns are not negatives; a large finite fill keeps fully masked rows NaN-free.
     sim = sim.masked_fill(~mask[:, None, :], -1e4)
@@ -669,10 +690,11 @@ def compute_stage_loss(
         stage: ``"pretrain"``, ``"finetune"`` or ``"main"``.
         preds: ``heatmap_logits [B, K, h, w]`` (required); ``frame_indices [B, K]`` (optional,
             ``-1`` slots are masked); ``action_logits [B, A]`` or ``[B, T, A]``;
-            ``align_feats_a`` / ``align_feats_b [B, N, D]`` (pretrain).
+            ``align_feats_a`` / ``align_feats_b [G, N, D]`` (pretrain; G rows of N pairs, e.g.
+            one row per (sample, keyframe slot)).
         targets: ``heatmaps [B, K, h, w]`` (required); ``valid [B, K]`` bool (optional);
             ``actions [B]`` / ``[B, T]``, ``action_mask``, ``action_weights`` (optional);
-            ``align_mask [B, N]`` (optional).
+            ``align_mask [G, N]`` (optional).
         config: :class:`LossConfig` (default weights from the document).
 
     Returns:

@@ -23,7 +23,19 @@ Observation keys (names configurable through `FIHPolicyConfig`):
 ``action_weights``     float [B] per-sample weight of the action loss, e.g. VLN-CE's
                        inflection weights (optional; without it the action loss is the plain
                        mean cross-entropy).
+``align_pairs``        int [B, S, N, 2] per slot, N (current-view cell, keyframe cell) token
+                       pairs that see the same surface (flat row-major token indices;
+                       `habitat_fih.trainers.correspondences`). Pretraining's alignment term.
+``align_pairs_mask``   bool [B, S, N] validity of those pairs.
+``align_grid``         int [2], the token grid (th, tw) the pairs were made for (checked
+                       against the model's).
 =====================  ====================================================================
+
+The pretraining stage's cross-frame alignment term (`losses.pretrain.alignment_weight`, on by
+default) reads the model's fused tokens at the pairs of the chosen keyframes
+(`habitat_fih.models.alignment`): `loss_inputs` adds ``align_feats_a`` / ``align_feats_b``
+[B*K, N, D] to the predictions and ``align_mask`` [B*K, N] to the targets. A positive weight
+without pairs in the observations is one ValueError naming the setting.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ from habitat_baselines.common.baseline_registry import baseline_registry
 from habitat_baselines.rl.ppo.policy import Policy, PolicyActionData
 from torch import Tensor, nn
 
+from habitat_fih.models.alignment import alignment_features
 from habitat_fih.models.config import FIHModelConfig
 from habitat_fih.models.fih_model import FIHModel, FIHOutput
 from habitat_fih.models.losses import STAGES, LossConfig, compute_stage_loss
@@ -67,6 +80,9 @@ class FIHPolicyConfig:
     target_valid_key: str | None = "fih_heatmaps_valid"
     expert_action_key: str | None = "expert_action"
     action_weights_key: str | None = "action_weights"
+    align_pairs_key: str | None = "align_pairs"
+    align_mask_key: str | None = "align_pairs_mask"
+    align_grid_key: str | None = "align_grid"
     losses: LossConfig = field(default_factory=LossConfig)
 
     def __post_init__(self) -> None:
@@ -284,13 +300,80 @@ class FIHPolicy(nn.Module, Policy):
         device = output.heatmap_logits.device
         return {key: value.to(device) for key, value in targets.items()}
 
+    def alignment_inputs(
+        self, observations: Mapping[str, Any], output: FIHOutput
+    ) -> tuple[Tensor, Tensor, Tensor] | None:
+        """(``align_feats_a``, ``align_feats_b`` [B*K, N, D], ``align_mask`` [B*K, N]) of the
+        chosen keyframes' pairs (`habitat_fih.models.alignment.alignment_features` on the fused
+        tokens), or None when the observations carry no pairs.
+
+        Raises:
+            ValueError: pairs made for another token grid than the model's.
+        """
+        cfg = self.policy_config
+        if cfg.align_pairs_key is None or cfg.align_pairs_key not in observations:
+            return None
+        pairs = observations[cfg.align_pairs_key]
+        mask = (
+            observations[cfg.align_mask_key]
+            if cfg.align_mask_key is not None and cfg.align_mask_key in observations
+            else torch.ones(pairs.shape[:-1], dtype=torch.bool, device=pairs.device)
+        )
+        if cfg.align_grid_key is not None and cfg.align_grid_key in observations:
+            grid = tuple(int(v) for v in torch.as_tensor(observations[cfg.align_grid_key]).tolist())
+            if grid != tuple(output.token_grid):
+                raise ValueError(
+                    f"the alignment pairs were made for a {grid[0]}x{grid[1]} token grid but the "
+                    f"model's is {output.token_grid[0]}x{output.token_grid[1]}"
+                )
+        return alignment_features(output.fused_tokens, output.keyframe_slots, pairs, mask)
+
+    def loss_inputs(
+        self, observations: Mapping[str, Any], output: FIHOutput, stage: str
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """(``preds``, ``targets``) of `compute_stage_loss` for `stage`: the model's outputs and
+        `gather_targets`, plus, in pretraining, the alignment features / mask
+        (`alignment_inputs`).
+
+        Raises:
+            KeyError: no target heatmaps in the observations.
+            ValueError: pretraining with ``losses.pretrain.alignment_weight`` > 0 and no
+                alignment pairs in the observations.
+        """
+        targets = self.gather_targets(observations, output)
+        if targets is None:
+            raise KeyError(
+                f"observation {self.policy_config.target_heatmaps_key!r} (target heatmaps) "
+                "is missing"
+            )
+        preds: dict[str, Tensor] = output.loss_inputs()
+        if stage != "pretrain":
+            return preds, targets
+        align = self.alignment_inputs(observations, output)
+        weight = self.policy_config.losses.pretrain.alignment_weight
+        if align is None:
+            if weight > 0:
+                raise ValueError(
+                    f"the pretrain loss's alignment_weight is {weight} (the trainer's "
+                    "habitat_baselines.fih.losses.pretrain.alignment_weight) but the batch has no "
+                    f"cross-frame correspondences (observation {self.policy_config.align_pairs_key!r}"
+                    ", made at collection from the frame_geometry sensor's cameras and current "
+                    "depth and the frame_heatmaps covisibility): add those sensors or set the "
+                    "weight to 0"
+                )
+            return preds, targets
+        preds["align_feats_a"], preds["align_feats_b"], mask = align
+        targets["align_mask"] = mask.to(output.heatmap_logits.device)
+        return preds, targets
+
     def evaluate_loss(
         self, observations: Mapping[str, Any], stage: str | None = None
     ) -> tuple[FIHOutput, Tensor, dict[str, Tensor]]:
         """Forward plus the stage loss against the targets in `observations`.
 
         Args:
-            observations: must hold the target heatmaps (see the module docstring).
+            observations: must hold the target heatmaps (see the module docstring) and, in
+                pretraining with a positive alignment weight, the alignment pairs.
             stage: one of `losses.STAGES`; default the model's current stage.
 
         Returns:
@@ -300,13 +383,7 @@ class FIHPolicy(nn.Module, Policy):
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
         output = self(observations)
-        targets = self.gather_targets(observations, output)
-        if targets is None:
-            raise KeyError(
-                f"observation {self.policy_config.target_heatmaps_key!r} (target heatmaps) "
-                "is missing"
-            )
-        preds: dict[str, Tensor] = output.loss_inputs()
+        preds, targets = self.loss_inputs(observations, output, stage)
         if "actions" not in targets:
             preds.pop("action_logits")
         total, terms = compute_stage_loss(stage, preds, targets, self.policy_config.losses)

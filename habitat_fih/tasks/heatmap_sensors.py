@@ -23,8 +23,11 @@
 - :class:`FrameGeometrySensor` (uuid ``frame_geometry``): camera geometry of the memory slots and
   the current frame (last row): ``frame_indices`` [M+1], ``extrinsics`` [M+1,3,4] (OpenCV
   camera-from-world, x right / y down / z forward, relative to the episode's FIRST frame as VGGT
-  predicts them), ``intrinsics`` [M+1,3,3] for ``image_size`` and the depth sensor's hfov, and
-  ``valid`` [M+1] uint8.
+  predicts them), ``intrinsics`` [M+1,3,3] for ``image_size`` and the depth sensor's hfov,
+  ``valid`` [M+1] uint8, and ``current_depth`` [h0,w0] float32: the current frame's planar depth
+  in metres at the task's working resolution (0 = invalid), the depth its targets are computed
+  from (the trainer's cross-frame alignment pairs are built from it,
+  `habitat_fih.trainers.correspondences`).
 
 Both read :meth:`FIHVLNTask.targets`, computed once per step; M is the task's memory_max_frames.
 """
@@ -115,7 +118,9 @@ class FrameGeometrySensor(Sensor):
     cls_uuid = "frame_geometry"
 
     def __init__(self, sim, config, *args: Any, task=None, **kwargs: Any) -> None:
-        self.memory_max_frames = _require_fih_task(task, type(self).__name__).frame_memory.max_frames
+        task = _require_fih_task(task, type(self).__name__)
+        self.memory_max_frames = task.frame_memory.max_frames
+        self.depth_size = tuple(task.working_size)
         self.image_size = (int(config.image_size[0]), int(config.image_size[1]))
         super().__init__(config=config)
 
@@ -134,6 +139,7 @@ class FrameGeometrySensor(Sensor):
                 "extrinsics": spaces.Box(-big, big, (n, 3, 4), np.float32),
                 "intrinsics": spaces.Box(0.0, big, (n, 3, 3), np.float32),
                 "valid": spaces.Box(0, 1, (n,), np.uint8),
+                "current_depth": spaces.Box(0.0, big, self.depth_size, np.float32),
             }
         )
 
@@ -151,4 +157,5 @@ class FrameGeometrySensor(Sensor):
             "extrinsics": extrinsics,
             "intrinsics": np.where(valid[:, None, None], intr[None], 0.0).astype(np.float32),
             "valid": valid.astype(np.uint8),
+            "current_depth": targets.current.depth.astype(np.float32, copy=True),
         }

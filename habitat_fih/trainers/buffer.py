@@ -2,7 +2,8 @@
 
 A `Sample` is one environment step seen by the collector: the frame history (memory frames +
 the current view, last), their original step indices, the frame-indexed covisibility targets of
-every history frame on the current view with validity, the instruction and the expert action.
+every history frame on the current view with validity, the instruction and the expert action; in pretraining also the cross-frame token pairs of the
+alignment term (`habitat_fih.trainers.correspondences`).
 `ReplayBuffer` keeps at most ``capacity`` samples in memory (a FIFO ring: the oldest are
 overwritten; nothing is cached on disk) and draws batches with a seeded generator.
 `collate` pads samples into the observation batch `FIHPolicy` reads.
@@ -37,6 +38,11 @@ class Sample:
             action changes, else 1).
         poses: [S, 9] float32 VGGT pose encodings of the frames' cameras (from the
             ``frame_geometry`` sensor), or None when the task has no such sensor.
+        align_pairs: [S, N, 2] int32 (current-view cell, frame cell) token pairs of each frame
+            with the current view (flat row-major indices over ``align_grid``), or None (made
+            only for a stage whose alignment weight is > 0).
+        align_mask: [S, N] bool validity of those pairs (all False in the current slot).
+        align_grid: the token grid (th, tw) the pairs index.
     """
 
     frames: np.ndarray
@@ -47,15 +53,19 @@ class Sample:
     expert_action: int
     action_weight: float = 1.0
     poses: np.ndarray | None = None
+    align_pairs: np.ndarray | None = None
+    align_mask: np.ndarray | None = None
+    align_grid: tuple[int, int] | None = None
 
     @property
     def nbytes(self) -> int:
+        optional = (self.poses, self.align_pairs, self.align_mask)
         return int(
             self.frames.nbytes
             + self.indices.nbytes
             + self.targets.nbytes
             + self.valid.nbytes
-            + (0 if self.poses is None else self.poses.nbytes)
+            + sum(0 if x is None else x.nbytes for x in optional)
         )
 
 
@@ -114,8 +124,10 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     """Pad samples (right-padding, so the last valid slot is the current view) into
     `FIHPolicy` observations: rgb_history [B, S, H, W, 3] uint8, rgb_history_mask [B, S],
     rgb_history_index [B, S], instruction_text (list), fih_heatmaps [B, S, h, w] float32,
-    fih_heatmaps_valid [B, S], expert_action [B], action_weights [B] and, when the samples
-    carry camera poses, rgb_history_pose [B, S, 9] float32 (zeros at padding)."""
+    fih_heatmaps_valid [B, S], expert_action [B], action_weights [B]; when the samples
+    carry camera poses, rgb_history_pose [B, S, 9] float32 (zeros at padding); when they carry
+    alignment pairs, align_pairs [B, S, N, 2] long, align_pairs_mask [B, S, N] (False at
+    padding) and align_grid [2] (the samples must share N and the grid)."""
     if not samples:
         raise ValueError("cannot collate an empty batch")
     b = len(samples)
@@ -133,6 +145,7 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
             f"cannot collate samples with and without camera poses (poses given: {with_poses})"
         )
     poses = np.zeros((b, s, 9), dtype=np.float32) if all(with_poses) else None
+    pairs, pair_mask, grid = _alignment_arrays(samples, s)
     for i, x in enumerate(samples):
         n = len(x.indices)
         expected = {"frames": (n, fh, fw, 3), "targets": (n, th, tw), "valid": (n,)}
@@ -167,4 +180,41 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     }
     if poses is not None:
         out["rgb_history_pose"] = torch.from_numpy(poses)
+    if pairs is not None:
+        assert pair_mask is not None
+        out["align_pairs"] = torch.from_numpy(pairs)
+        out["align_pairs_mask"] = torch.from_numpy(pair_mask)
+        if grid is not None:
+            out["align_grid"] = torch.tensor(grid, dtype=torch.long)
     return out
+
+
+def _alignment_arrays(
+    samples: Sequence[Sample], s: int
+) -> tuple[np.ndarray | None, np.ndarray | None, tuple[int, int] | None]:
+    """Padded alignment pairs [B, S, N, 2] int64, mask [B, S, N] and the shared token grid,
+    or Nones when no sample has pairs."""
+    # getattr: samples pickled by a version without these fields (a resumed buffer)
+    given = [getattr(x, "align_pairs", None) is not None for x in samples]
+    if not any(given):
+        return None, None, None
+    if not all(given):
+        raise ValueError(
+            f"cannot collate samples with and without alignment pairs (pairs given: {given})"
+        )
+    first = samples[0]
+    assert first.align_pairs is not None
+    n_pairs, grid = first.align_pairs.shape[1], first.align_grid
+    pairs = np.zeros((len(samples), s, n_pairs, 2), dtype=np.int64)
+    mask = np.zeros((len(samples), s, n_pairs), dtype=bool)
+    for i, x in enumerate(samples):
+        assert x.align_pairs is not None
+        n = len(x.indices)
+        if x.align_pairs.shape != (n, n_pairs, 2) or x.align_grid != grid:
+            raise ValueError(
+                f"sample {i} has alignment pairs of shape {x.align_pairs.shape} for grid "
+                f"{x.align_grid}, expected ({n}, {n_pairs}, 2) for grid {grid} (as sample 0)"
+            )
+        pairs[i, :n] = x.align_pairs
+        mask[i, :n] = True if x.align_mask is None else x.align_mask
+    return pairs, mask, tuple(grid) if grid is not None else None

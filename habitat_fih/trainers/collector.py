@@ -12,6 +12,9 @@
   factory, so the compatibility layer must already be there); ``fork`` works too.
 - `FrameHistory`: per environment, the RGB frames of the task's memory (step indices in
   ``frame_heatmaps.frame_indices``) plus the current one, resized for the model.
+- `StepView`: one environment's view at one step and the training `Sample` made from it (in
+  pretraining with the alignment term, with its cross-frame token pairs,
+  `habitat_fih.trainers.correspondences`).
 - `run_episodes`: lock-step rollouts of a list of episodes over the environments (static
   round-robin assignment, so batches and results do not depend on timing); a ``decide``
   callback picks every environment's action from `StepView` s.
@@ -38,6 +41,7 @@ import habitat_fih  # noqa: F401  (compat layer + registrations before any habit
 from habitat_fih.models.vggt.pose_encoding import extri_intri_to_pose_encoding
 from habitat_fih.tasks.fih_task import PREDICTION_KEY
 from habitat_fih.trainers.buffer import Sample
+from habitat_fih.trainers.correspondences import CorrespondenceSettings, view_correspondences
 from habitat_fih.trainers.inputs import validate_inputs
 from habitat_fih.trainers.worker_errors import ReportingVectorEnv, report_paths, write_report
 
@@ -300,14 +304,33 @@ class StepView:
                 valid[i] = bool(heat["covisibility_valid"][j])
         return maps, valid
 
+    def correspondences(
+        self, settings: CorrespondenceSettings, indices: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Alignment pairs [S, N, 2] and mask [S, N] of `indices` (default the view's frames;
+        the current step last) with the current view
+        (`habitat_fih.trainers.correspondences.view_correspondences`), or None when the task
+        lacks the ``frame_geometry`` sensor or the covisibility targets."""
+        return view_correspondences(
+            self.observations.get(GEOMETRY_UUID),
+            self.observations[HEATMAP_UUID],
+            list(self.indices if indices is None else indices),
+            settings,
+            self.episode_id,
+            self.step,
+        )
+
     def sample(
         self,
         size: tuple[int, int],
         action_weight: float,
         single_frame_rng: np.random.Generator | None,
+        alignment: CorrespondenceSettings | None = None,
     ) -> Sample | None:
         """A training sample; with `single_frame_rng` (pretrain) one random past frame with a
-        valid target plus the current view, or None when there is none."""
+        valid target plus the current view, or None when there is none. With `alignment`, the
+        sample also carries its frames' cross-frame token pairs (None ones when the task lacks
+        the sensors they are made from)."""
         maps, valid = self.targets(size)
         frames, indices, poses = self.frames, self.indices, self.camera_poses()
         if single_frame_rng is not None:
@@ -318,6 +341,7 @@ class StepView:
             keep = [j, len(indices) - 1]
             frames, indices, maps, valid = frames[keep], indices[keep], maps[keep], valid[keep]
             poses = None if poses is None else poses[keep]
+        pairs = None if alignment is None else self.correspondences(alignment, indices)
         return Sample(
             frames=frames.copy(),
             indices=indices.astype(np.int64),
@@ -327,6 +351,9 @@ class StepView:
             expert_action=self.expert_action,
             action_weight=action_weight,
             poses=poses,
+            align_pairs=None if pairs is None else pairs[0],
+            align_mask=None if pairs is None else pairs[1],
+            align_grid=None if pairs is None else alignment.grid,  # type: ignore[union-attr]
         )
 
 

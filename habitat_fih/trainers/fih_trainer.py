@@ -13,7 +13,10 @@ buffer. Every ``log_interval`` updates the loss terms go to TensorBoard / W&B al
 ``perf/*`` (`habitat_fih.utils.PerformanceMonitor`, means since the previous log): seconds per
 collection, update and checkpoint write, on CPU also per model stage (``perf/vggt_s``, ...,
 collection and update forwards alike), and the process memory (RSS; CUDA allocated / reserved /
-peak). The stage (pretrain / finetune / main) sets the model's trainable parts and the loss;
+peak). The stage (pretrain / finetune / main) sets the model's trainable parts and the loss
+(pretraining's cross-frame alignment term, weight ``losses.pretrain.alignment_weight``, reads
+token pairs the collection makes from the ``frame_geometry`` / ``frame_heatmaps`` sensors,
+`habitat_fih.trainers.correspondences`);
 ``pretrained_checkpoint`` starts it from an earlier stage's weights, and ``fih.schedule`` runs
 several stages in one command, each from the previous one's last checkpoint. Checkpoints
 ``ckpt.{k}.pth`` are written atomically every ``checkpoint_interval`` updates and at the end of
@@ -86,6 +89,7 @@ from habitat_fih.trainers.collector import (
     env_config,
     run_episodes,
 )
+from habitat_fih.trainers.correspondences import CorrespondenceSettings
 from habitat_fih.trainers.distributed import DistInfo, cuda_device, init_distributed
 from habitat_fih.trainers.evaluation import (
     FrustumBaseline,
@@ -116,12 +120,14 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def _policy_config(losses: Any) -> FIHPolicyConfig:
-    """Policy config with the trainer's loss overrides. Pretraining's cross-frame feature
-    alignment term needs paired features the model does not expose: its weight defaults to 0."""
+    """Policy config with the trainer's loss overrides (``habitat_baselines.fih.losses``; unnamed
+    weights keep the `LossConfig` defaults, pretraining's cross-frame alignment included)."""
     if losses is not None and not isinstance(losses, dict):  # a DictConfig from Hydra
         losses = OmegaConf.to_container(losses, resolve=True)
-    merged = deep_merge({"pretrain": {"alignment_weight": 0.0}}, dict(losses or {}))
-    return FIHPolicyConfig(losses=merged)  # type: ignore[arg-type]
+    return FIHPolicyConfig(losses=dict(losses or {}))  # type: ignore[arg-type]
+
+
+ALIGNMENT_SETTING = "habitat_baselines.fih.losses.pretrain.alignment_weight"
 
 
 def derived_seed(*parts: int) -> int:
@@ -218,9 +224,8 @@ class Learner:
         obs = collate(samples)
         obs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in obs.items()}
         output = self.model(*self.policy.model_inputs(obs))
-        targets = self.policy.gather_targets(obs, output)
-        assert targets is not None  # (with the per-sample inflection weights)
-        preds = output.loss_inputs()
+        # targets with the per-sample inflection weights; in pretraining + alignment pairs
+        preds, targets = self.policy.loss_inputs(obs, output, self.stage)
         if self.stage == "pretrain":
             preds.pop("action_logits")
         total, terms = compute_stage_loss(
@@ -308,6 +313,7 @@ class FIHTrainer(BaseTrainer):
                 f"has {sorted(self._lab_sensors())}"
             )
         self._check_min_overlaps()
+        self._check_alignment_sensors()
         self.writer: Any = None
         self.perf = PerformanceMonitor(self.device)  # phase timings, logged as perf/*
 
@@ -326,6 +332,61 @@ class FIHTrainer(BaseTrainer):
                 f"habitat.task.measurements.frame_heatmap_quality.min_overlap={b}: set both to "
                 "one value so frame_heatmap_quality and paired_heatmap score the same pairs"
             )
+
+    def _alignment_weights(self) -> list[float]:
+        """Pretraining alignment weights of this run's pretrain stages (itself, or the
+        entries of ``fih.schedule``; `_policy_config` defaults for unnamed weights)."""
+        base = OmegaConf.to_container(self.fcfg.losses, resolve=True) or {}
+        entries = [
+            OmegaConf.to_container(e, resolve=True) if not isinstance(e, dict) else dict(e)
+            for e in self.fcfg.schedule
+        ] or [{"stage": self.fcfg.stage}]
+        weights = []
+        for entry in entries:
+            if not isinstance(entry, dict) or entry.get("stage") != "pretrain":
+                continue  # (a malformed entry is named by stage_configs)
+            losses = deep_merge(dict(base), dict(entry.get("losses") or {}))  # type: ignore[arg-type]
+            weights.append(_policy_config(losses).losses.pretrain.alignment_weight)
+        return weights
+
+    def _check_alignment_sensors(self) -> None:
+        """Pretraining with a positive alignment weight makes its token pairs from the
+        ``frame_geometry`` sensor and the ``frame_heatmaps`` covisibility: one clear error,
+        naming the setting, before anything starts when either is missing."""
+        weights = [w for w in self._alignment_weights() if w > 0]
+        if not weights:
+            return
+        sensors = self._lab_sensors()
+        heat = sensors.get("frame_heatmaps")
+        missing = []
+        if GEOMETRY_UUID not in sensors:
+            missing.append(f"the {GEOMETRY_UUID!r} lab sensor (cameras, current depth)")
+        if heat is None or "covisibility" not in list(heat.get("target_kinds", [])):
+            missing.append("the 'frame_heatmaps' lab sensor with covisibility in target_kinds")
+        if missing:
+            raise ValueError(
+                f"{ALIGNMENT_SETTING}={weights[0]} (the pretraining cross-frame alignment) needs "
+                + " and ".join(missing)
+                + f" in habitat.task.lab_sensors, which has {sorted(sensors)}; add them or set "
+                f"{ALIGNMENT_SETTING}=0"
+            )
+
+    def alignment_settings(self, policy: FIHPolicy) -> CorrespondenceSettings | None:
+        """How this stage's collection makes alignment pairs (on `policy`'s token grid), or
+        None when it needs none (not pretraining, or an alignment weight of 0)."""
+        if self.fcfg.stage != "pretrain":
+            return None
+        pretrain = _policy_config(self.fcfg.losses).losses.pretrain
+        if not pretrain.alignment_weight > 0:
+            return None
+        task = self.config.habitat.task
+        return CorrespondenceSettings(
+            grid=policy.model.token_grid,
+            num_pairs=int(pretrain.alignment_pairs),
+            seed=int(self.fcfg.seed),
+            abs_tol=float(task.get("covisibility_abs_tol", 0.05)),
+            rel_tol=float(task.get("covisibility_rel_tol", 0.02)),
+        )
 
     def _lab_sensors(self) -> Any:
         return self.config.habitat.task.get("lab_sensors", {}) or {}
@@ -530,6 +591,7 @@ class FIHTrainer(BaseTrainer):
         policy.eval()
         decider = DAggerDecider(beta, rng, agent.act if beta < 1.0 else None)
         pretrain = fc.stage == "pretrain"
+        alignment = self.alignment_settings(policy)  # token pairs of the alignment term, or None
         coef = float(self.policy_losses_coef())
         previous: dict[int, int] = {}
         added = [0]
@@ -538,7 +600,7 @@ class FIHTrainer(BaseTrainer):
             prev = previous.get(view.env_index) if view.step > 0 else None
             weight = coef if prev is None or prev != view.expert_action else 1.0
             previous[view.env_index] = view.expert_action
-            sample = view.sample(self.heatmap_size, weight, rng if pretrain else None)
+            sample = view.sample(self.heatmap_size, weight, rng if pretrain else None, alignment)
             if sample is not None:
                 buffer.add(sample)
                 added[0] += 1
