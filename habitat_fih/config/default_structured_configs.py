@@ -6,7 +6,8 @@ under habitat's groups with habitat-fih's own names (habitat's nodes are never r
 
 - ``habitat/task/measurements``: ``path_length``, ``oracle_navigation_error``,
   ``oracle_success``, ``oracle_spl``, ``steps_taken``, ``ndtw``, ``sdtw``;
-- ``habitat/task/measurements`` (FIH): ``frame_heatmap_quality``, ``memory_coverage``;
+- ``habitat/task/measurements`` (FIH): ``frame_heatmap_quality``,
+  ``frame_camera_position_quality``, ``memory_coverage``;
 - ``habitat/task/lab_sensors``: ``shortest_path_sensor``, ``vln_oracle_progress_sensor``,
   ``frame_heatmaps``, ``frame_geometry``;
 - ``habitat/task``: ``fih_vln_task_config_base`` (the FIH-VLN-v0 task schema);
@@ -39,6 +40,7 @@ __all__ = [
     "FIHSimulatorConfig",
     "FIHVLNTaskConfig",
     "FrameGeometrySensorConfig",
+    "FrameCameraPositionQualityMeasurementConfig",
     "FrameHeatmapQualityMeasurementConfig",
     "FrameIndexedHeatmapSensorConfig",
     "MemoryCoverageMeasurementConfig",
@@ -209,6 +211,17 @@ class FrameHeatmapQualityMeasurementConfig(MeasurementConfig):
 
 
 @dataclass
+class FrameCameraPositionQualityMeasurementConfig(MeasurementConfig):
+    """KL / soft IoU / peak error of predicted vs target camera-position maps
+    (``frame_camera_position_quality``): the Gaussian (sigma ``camera_sigma`` cells of the
+    prediction's map) at each keyframe camera's projection, only for IN_VIEW cameras."""
+
+    type: str = "FrameCameraPositionQuality"
+    camera_sigma: float = 2.0
+    eps: float = 1e-8
+
+
+@dataclass
 class MemoryCoverageMeasurementConfig(MeasurementConfig):
     """Mean fraction of the current view covisible with the memory (``memory_coverage``)."""
 
@@ -253,6 +266,7 @@ _MEASUREMENTS: dict[str, type[MeasurementConfig]] = {
     "ndtw": NDTWMeasurementConfig,
     "sdtw": SDTWMeasurementConfig,
     "frame_heatmap_quality": FrameHeatmapQualityMeasurementConfig,
+    "frame_camera_position_quality": FrameCameraPositionQualityMeasurementConfig,
     "memory_coverage": MemoryCoverageMeasurementConfig,
 }
 

@@ -98,6 +98,13 @@ class CollectionConfig:
         drop_measures: task measures removed from the config for speed (e.g. top_down_map).
         deterministic_policy: argmax (True) or sampled (False) policy actions when collecting.
         max_episode_steps: cap on steps per collected / evaluated episode (-1 = the env's).
+        target_kind: heatmap targets trained: ``covisibility`` (default), ``camera_position``
+            (a Gaussian at each keyframe camera's projection on the current view, trained only
+            where that camera is IN_VIEW) or ``both`` (the head gets one output channel per
+            kind; `FIHModelConfig.target_kinds`). The ``frame_heatmaps`` sensor's
+            ``target_kinds`` must include them. Each kind's loss terms are weighted by
+            ``losses.<stage>.camera_position_weight`` (1) on top of the terms' own weights and
+            logged with a ``_camera_position`` suffix.
     """
 
     frame_size: int = 32
@@ -107,6 +114,7 @@ class CollectionConfig:
     drop_measures: list[str] = field(default_factory=lambda: ["top_down_map"])
     deterministic_policy: bool = False
     max_episode_steps: int = -1
+    target_kind: str = "covisibility"
 
 
 @dataclass

@@ -158,6 +158,8 @@ def run(argv: list[str] | None = None) -> int:
     engine.build()
     extra = {
         "model_source": engine.source.describe(),
+        # what the maps are: a model trained on several target kinds gives its first kind
+        "map_kind": engine.config.target_kinds[0] if settings.heatmaps == "model" else "covisibility",
         "device": str(engine.device),
         "build_seconds": engine.monitor.summary()["stages"].get("build", {}).get("total_s", 0.0),
         "settings": {

@@ -13,7 +13,9 @@
   ``all_current_indices`` [N], ``all_keyframe_indices`` [N, K] (-1 = none) and ``all_maps``
   [N, K, h, w];
 - ``metrics.json``: the video, the chosen frames, the keyframes, per-stage times, memory, the
-  sampler scores, the model's source and, for model maps, the action probabilities.
+  sampler scores, the model's source, ``map_kind`` (covisibility, or for a model trained on
+  camera-position targets first, camera_position: a model's maps are its FIRST target kind)
+  and, for model maps, the action probabilities.
 
 Nothing is half-written: the files go to a hidden temporary folder next to the target, which is
 then renamed into place (an older result of the same name is replaced only after the new one is

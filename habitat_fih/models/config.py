@@ -32,7 +32,7 @@ from typing import Any, Literal
 from habitat_fih.models.dinov3_backbone import DINOv3BackboneConfig
 from habitat_fih.models.fusion import FusionConfig
 from habitat_fih.models.heads.heatmap import HeatmapHeadConfig
-from habitat_fih.models.losses import STAGES
+from habitat_fih.models.losses import HEATMAP_KINDS, STAGES
 from habitat_fih.models.qwen_vl_backbone import LoRASettings, QwenVLBackboneConfig
 from habitat_fih.models.sampling import SamplerConfig
 from habitat_fih.models.vggt.config import (
@@ -345,6 +345,11 @@ class FIHModelConfig:
         prior_inverse_depths: depth hypotheses of the prior as inverse depths (0 = infinity),
             in the cameras' units (metres for ``"input"`` from the simulator); one prior
             channel each.
+        target_kinds: the heatmap target kinds the head predicts, one output channel each, in
+            `habitat_fih.models.losses.HEATMAP_KINDS` order (``covisibility``,
+            ``camera_position``); the first is `FIHOutput.heatmap_logits`. The trainer sets it
+            from ``habitat_baselines.fih.collection.target_kind``. Checkpoints written before
+            this field existed load as ``("covisibility",)``.
     """
 
     vggt: VGGTConfig = field(default_factory=VGGTConfig.vggt_1b)
@@ -376,6 +381,7 @@ class FIHModelConfig:
     gradient_checkpointing: bool = False
     geometry_prior: str = "none"
     prior_inverse_depths: tuple[float, ...] = (2.0, 1.0, 0.5, 0.25, 0.0)
+    target_kinds: tuple[str, ...] = ("covisibility",)
 
     def __post_init__(self) -> None:
         for name, cls in _SUB_CONFIGS.items():
@@ -458,6 +464,13 @@ class FIHModelConfig:
         _require(
             self.geometry_prior != "vggt" or self.vggt.enable_camera,
             "FIHModelConfig.geometry_prior='vggt' needs VGGT's camera head (vggt.enable_camera)",
+        )
+        self.target_kinds = tuple(self.target_kinds)
+        _require(
+            len(self.target_kinds) > 0
+            and self.target_kinds == tuple(k for k in HEATMAP_KINDS if k in self.target_kinds),
+            f"FIHModelConfig.target_kinds must be a non-empty subset of {list(HEATMAP_KINDS)} in "
+            f"that order, got {list(self.target_kinds)}",
         )
         if self.gradient_checkpointing:
             self.vggt.gradient_checkpointing = True

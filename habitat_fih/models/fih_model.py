@@ -50,7 +50,7 @@ from habitat_fih.models.fusion import SpatialFusion
 from habitat_fih.models.geometry_prior import frustum_prior
 from habitat_fih.models.heads.action import ActionHead
 from habitat_fih.models.heads.heatmap import FrameIndexedHeatmapHead, HeatmapOutput
-from habitat_fih.models.losses import STAGES
+from habitat_fih.models.losses import STAGES, kind_suffix
 from habitat_fih.models.qwen_vl_backbone import QwenVLBackbone
 from habitat_fih.models.sampling import select_keyframes
 from habitat_fih.models.vggt.model import VGGT
@@ -90,7 +90,8 @@ class FIHOutput:
         current_slot: [B] long, its position in the S axis (the last valid slot).
     Heads:
         heatmap_logits: [B, K, h, w] float32 logits of each keyframe's map on the current
-            view (padding slots hold finite, meaningless values).
+            view (padding slots hold finite, meaningless values); the FIRST of
+            `config.target_kinds` (covisibility by default).
         heatmaps: B dicts {original frame index: [h, w] logits}, padding skipped.
         action_logits: [B, A] float32 (A = 4: STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT).
     LLM:
@@ -107,6 +108,10 @@ class FIHOutput:
         H' = W' = config.image_size. pose_enc / depth / depth_conf are None when VGGT's
         camera / depth head is disabled (the point head is required by the sampler).
         frame_mask: [B, S] bool, the input mask.
+    Target kinds:
+        kind_logits: {kind: [B, K, h, w] float32 logits} for every one of
+            `FIHModelConfig.target_kinds` (the first is `heatmap_logits`); None = covisibility
+            only, as `heatmap_logits`.
     """
 
     keyframe_indices: Tensor
@@ -127,14 +132,24 @@ class FIHOutput:
     world_points: Tensor
     world_points_conf: Tensor
     frame_mask: Tensor
+    kind_logits: dict[str, Tensor] | None = None
+
+    def logits_by_kind(self) -> dict[str, Tensor]:
+        """{kind: [B, K, h, w] logits} (``{"covisibility": heatmap_logits}`` by default)."""
+        return dict(self.kind_logits or {"covisibility": self.heatmap_logits})
 
     def loss_inputs(self) -> dict[str, Tensor]:
-        """The `preds` mapping of `habitat_fih.models.losses.compute_stage_loss`."""
-        return {
-            "heatmap_logits": self.heatmap_logits,
-            "frame_indices": self.keyframe_indices,
-            "action_logits": self.action_logits,
-        }
+        """The `preds` mapping of `habitat_fih.models.losses.compute_stage_loss`: each kind's
+        logits as ``heatmap_logits`` (covisibility) / ``heatmap_logits_<kind>``."""
+        kinds = self.logits_by_kind()
+        out: dict[str, Tensor] = {}
+        if "covisibility" in kinds:
+            out["heatmap_logits"] = kinds.pop("covisibility")
+        out["frame_indices"] = self.keyframe_indices
+        out["action_logits"] = self.action_logits
+        for kind, logits in kinds.items():
+            out[f"heatmap_logits{kind_suffix(kind)}"] = logits
+        return out
 
 
 def _param_device(module: nn.Module) -> torch.device:
@@ -175,7 +190,12 @@ class FIHModel(nn.Module):
             len(config.prior_inverse_depths) if config.geometry_prior != "none" else 0
         )
         self.heatmap_head = FrameIndexedHeatmapHead(
-            replace(config.heatmap, input_dim=hidden, prior_channels=prior_channels)
+            replace(
+                config.heatmap,
+                input_dim=hidden,
+                prior_channels=prior_channels,
+                out_channels=len(config.target_kinds),
+            )
         )
         act = config.action
         self.action_head = ActionHead(hidden, act.num_actions, act.mlp_dim, act.dropout)
@@ -638,7 +658,19 @@ class FIHModel(nn.Module):
                 prior=prior,
             )
             action_logits = self.action_head(last_hidden).float()  # [B, A]
-        heat = HeatmapOutput(heat.logits.float(), heat.frame_indices)  # float32 for the losses
+        # float32 for the losses
+        channels = None if heat.channel_logits is None else heat.channel_logits.float()
+        heat = HeatmapOutput(
+            heat.logits.float() if channels is None else channels[:, :, 0],
+            heat.frame_indices,
+            channels,
+        )
+        kinds = self.config.target_kinds
+        kind_logits = (
+            {kinds[0]: heat.logits}
+            if channels is None
+            else {kind: channels[:, :, i] for i, kind in enumerate(kinds)}
+        )
 
         return FIHOutput(
             keyframe_indices=key_indices_l,
@@ -659,4 +691,5 @@ class FIHModel(nn.Module):
             world_points=geometry["world_points"],
             world_points_conf=geometry["world_points_conf"],
             frame_mask=frame_mask,
+            kind_logits=kind_logits,
         )

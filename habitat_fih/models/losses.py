@@ -30,6 +30,16 @@ Stages (:func:`compute_stage_loss`):
 
 The document gives no numbers for the pretraining and main-trainer weights; the defaults here
 (pretrain 1.0 / 0.1 / 0.5, main 1.0 / 0.3 / 0.6 / 1.0) are our choice.
+
+Target kinds (`HEATMAP_KINDS`): a model may predict several maps per keyframe, one per kind
+(``covisibility``, and ``camera_position``: a Gaussian at the keyframe camera's projection on
+the current view, valid only where that camera is IN_VIEW). Every map term of a stage (all but
+``action`` and ``alignment``) is computed per kind present in ``preds`` (keys
+``heatmap_logits`` for covisibility, ``heatmap_logits_<kind>`` for the others; targets
+``heatmaps`` / ``valid`` and ``heatmaps_<kind>`` / ``valid_<kind>``) and the kind's terms are
+weighted by the stage's ``<kind>_weight`` (covisibility 1) on top of the term's own weight;
+their logged names carry the ``_<kind>`` suffix (e.g. ``heatmap_mse_camera_position``). With
+covisibility alone the loss is exactly the single-kind one.
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "HEATMAP_KINDS",
     "STAGES",
     "FinetuneLossConfig",
     "LossConfig",
@@ -56,6 +67,7 @@ __all__ = [
     "frame_indexed_mse_loss",
     "gaussian_heatmap_ce_loss",
     "inflection_weights",
+    "kind_suffix",
     "sigmoid_distribution_ce_loss",
     "smoothness_loss",
     "spatial_reasoning_loss",
@@ -63,6 +75,18 @@ __all__ = [
 ]
 
 STAGES: tuple[str, ...] = ("pretrain", "finetune", "main")
+#: Heatmap target kinds, in the order their terms are computed (the ``frame_heatmaps``
+#: sensor's `TARGET_KINDS`).
+HEATMAP_KINDS: tuple[str, ...] = ("covisibility", "camera_position")
+
+
+def kind_suffix(kind: str) -> str:
+    """Key / term-name suffix of a target kind: ``""`` for covisibility, else ``"_<kind>"``."""
+    if kind not in HEATMAP_KINDS:
+        raise ValueError(f"heatmap target kind must be one of {HEATMAP_KINDS}, got {kind!r}")
+    return "" if kind == "covisibility" else f"_{kind}"
+
+
 _ACTIVATIONS = ("sigmoid", "softmax", "none")
 
 
@@ -92,6 +116,8 @@ class PretrainLossConfig:
         alignment_temperature: InfoNCE temperature (> 0).
         alignment_pairs: N, the pairs the collector draws per (past frame, current view); the
             InfoNCE of one such pair of frames scores its N pairs against each other.
+        camera_position_weight: weight of the camera-position maps' terms (each term's own
+            weight times this; used only when the model predicts them).
     """
 
     heatmap_weight: float = 1.0
@@ -99,9 +125,13 @@ class PretrainLossConfig:
     alignment_weight: float = 0.5
     alignment_temperature: float = 0.07
     alignment_pairs: int = 32
+    camera_position_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_nonneg(self, ("heatmap_weight", "smoothness_weight", "alignment_weight"))
+        _check_nonneg(
+            self,
+            ("heatmap_weight", "smoothness_weight", "alignment_weight", "camera_position_weight"),
+        )
         pairs = self.alignment_pairs
         if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 1:
             raise ValueError(
@@ -130,6 +160,8 @@ class FinetuneLossConfig:
         entropy_target_fraction: d's size-relative target (0.72 ≈ 6.0 / ln(64 * 64)).
         action_weight: weight of the inflection-weighted action CE (0 = the document's total).
         inflection_coef: VLN-CE inflection weight (3.2).
+        camera_position_weight: weight of the camera-position maps' terms (each term's own
+            weight times this; used only when the model predicts them).
     """
 
     heatmap_weight: float = 1.0
@@ -141,11 +173,13 @@ class FinetuneLossConfig:
     entropy_target_fraction: float = 0.72
     action_weight: float = 0.0
     inflection_coef: float = 3.2
+    camera_position_weight: float = 1.0
 
     def __post_init__(self) -> None:
         _check_nonneg(
             self,
             (
+                "camera_position_weight",
                 "heatmap_weight",
                 "distinctness_weight",
                 "temporal_weight",
@@ -184,6 +218,8 @@ class MainLossConfig:
             target's entropy); not in the document's main loss, so 0 by default. MSE alone
             mostly learns *how much* of the view is covisible, which the KL (normalised maps)
             ignores.
+        camera_position_weight: weight of the camera-position maps' terms (each term's own
+            weight times this; used only when the model predicts them).
     """
 
     heatmap_weight: float = 1.0
@@ -193,11 +229,13 @@ class MainLossConfig:
     action_weight: float = 1.0
     inflection_coef: float = 3.2
     heatmap_distribution_weight: float = 0.0
+    camera_position_weight: float = 1.0
 
     def __post_init__(self) -> None:
         _check_nonneg(
             self,
             (
+                "camera_position_weight",
                 "heatmap_weight",
                 "heatmap_distribution_weight",
                 "spatial_consistency_weight",
@@ -666,16 +704,63 @@ def _require(mapping: Mapping[str, Tensor], key: str, where: str, term: str) -> 
 
 
 def _map_inputs(
-    preds: Mapping[str, Tensor], targets: Mapping[str, Tensor]
+    preds: Mapping[str, Tensor], targets: Mapping[str, Tensor], suffix: str = ""
 ) -> tuple[Tensor, Tensor, Tensor]:
-    logits = _require(preds, "heatmap_logits", "preds", "heatmap")
-    _check_maps(logits, "preds['heatmap_logits']")
-    maps = _require(targets, "heatmaps", "targets", "heatmap")
-    valid = _resolve_valid(logits, targets.get("valid"))
+    key = f"heatmap_logits{suffix}"
+    logits = _require(preds, key, "preds", f"heatmap{suffix}")
+    _check_maps(logits, f"preds[{key!r}]")
+    maps = _require(targets, f"heatmaps{suffix}", "targets", f"heatmap{suffix}")
+    valid = _resolve_valid(logits, targets.get(f"valid{suffix}"))
     frame_indices = preds.get("frame_indices")
     if frame_indices is not None:
         valid = valid & (_resolve_valid(logits, frame_indices >= 0))
     return logits, maps, valid
+
+
+def _pred_kinds(preds: Mapping[str, Tensor]) -> list[str]:
+    """The target kinds whose logits are in `preds` (covisibility when none is: its KeyError)."""
+    kinds = [k for k in HEATMAP_KINDS if preds.get(f"heatmap_logits{kind_suffix(k)}") is not None]
+    return kinds or ["covisibility"]
+
+
+def _map_terms(
+    stage: str, config: LossConfig, logits: Tensor, maps: Tensor, valid: Tensor
+) -> dict[str, tuple[float, Tensor]]:
+    """The map terms (weight, value) of one stage for one kind's maps."""
+    terms: dict[str, tuple[float, Tensor]] = {}
+    if stage == "pretrain":
+        cfg = config.pretrain
+        terms["heatmap_ce"] = (cfg.heatmap_weight, gaussian_heatmap_ce_loss(logits, maps, valid))
+        terms["smoothness"] = (cfg.smoothness_weight, smoothness_loss(logits, valid))
+    elif stage == "finetune":
+        cfg = config.finetune
+        terms["heatmap_mse"] = (cfg.heatmap_weight, frame_indexed_mse_loss(logits, maps, valid))
+        terms["distinctness"] = (cfg.distinctness_weight, distinctness_loss(logits, valid))
+        terms["temporal"] = (
+            cfg.temporal_weight,
+            temporal_consistency_loss(logits, valid, cfg.temporal_target_norm),
+        )
+        terms["spatial_reasoning"] = (
+            cfg.spatial_reasoning_weight,
+            spatial_reasoning_loss(logits, valid, cfg.entropy_target, cfg.entropy_target_fraction),
+        )
+    else:
+        cfg = config.main
+        terms["heatmap_mse"] = (cfg.heatmap_weight, frame_indexed_mse_loss(logits, maps, valid))
+        if cfg.heatmap_distribution_weight > 0:
+            terms["heatmap_distribution"] = (
+                cfg.heatmap_distribution_weight,
+                sigmoid_distribution_ce_loss(logits, maps, valid),
+            )
+        terms["spatial_consistency"] = (
+            cfg.spatial_consistency_weight,
+            adjacent_consistency_loss(logits, maps, valid),
+        )
+        terms["temporal_coherence"] = (
+            cfg.temporal_coherence_weight,
+            temporal_consistency_loss(logits, valid, cfg.temporal_target_norm),
+        )
+    return terms
 
 
 def compute_stage_loss(
@@ -688,11 +773,14 @@ def compute_stage_loss(
 
     Args:
         stage: ``"pretrain"``, ``"finetune"`` or ``"main"``.
-        preds: ``heatmap_logits [B, K, h, w]`` (required); ``frame_indices [B, K]`` (optional,
+        preds: ``heatmap_logits [B, K, h, w]`` (covisibility; required unless another kind's
+            ``heatmap_logits_<kind>`` is given, each kind's map terms then computed too, see the
+            module docstring); ``frame_indices [B, K]`` (optional,
             ``-1`` slots are masked); ``action_logits [B, A]`` or ``[B, T, A]``;
             ``align_feats_a`` / ``align_feats_b [G, N, D]`` (pretrain; G rows of N pairs, e.g.
             one row per (sample, keyframe slot)).
         targets: ``heatmaps [B, K, h, w]`` (required); ``valid [B, K]`` bool (optional);
+            ``heatmaps_<kind>`` / ``valid_<kind>`` for each other kind in ``preds``;
             ``actions [B]`` / ``[B, T]``, ``action_mask``, ``action_weights`` (optional);
             ``align_mask [G, N]`` (optional).
         config: :class:`LossConfig` (default weights from the document).
@@ -708,8 +796,17 @@ def compute_stage_loss(
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     config = config or LossConfig()
-    logits, maps, valid = _map_inputs(preds, targets)
+    stage_cfg = getattr(config, stage)
     terms: dict[str, tuple[float, Tensor]] = {}
+    logits: Tensor | None = None
+    for kind in _pred_kinds(preds):
+        suffix = kind_suffix(kind)
+        kind_logits, maps, valid = _map_inputs(preds, targets, suffix)
+        logits = kind_logits if logits is None else logits
+        kind_weight = 1.0 if kind == "covisibility" else float(getattr(stage_cfg, f"{kind}_weight"))
+        for name, (weight, value) in _map_terms(stage, config, kind_logits, maps, valid).items():
+            terms[f"{name}{suffix}"] = (weight if not suffix else weight * kind_weight, value)
+    assert logits is not None
 
     def add_action(weight: float, coef: float) -> None:
         if weight == 0 and ("action_logits" not in preds or "actions" not in targets):
@@ -729,8 +826,6 @@ def compute_stage_loss(
 
     if stage == "pretrain":
         cfg = config.pretrain
-        terms["heatmap_ce"] = (cfg.heatmap_weight, gaussian_heatmap_ce_loss(logits, maps, valid))
-        terms["smoothness"] = (cfg.smoothness_weight, smoothness_loss(logits, valid))
         if "align_feats_a" in preds or cfg.alignment_weight > 0:
             feats_a = _require(preds, "align_feats_a", "preds", "alignment")
             feats_b = _require(preds, "align_feats_b", "preds", "alignment")
@@ -741,35 +836,9 @@ def compute_stage_loss(
                 ),
             )
     elif stage == "finetune":
-        cfg = config.finetune
-        terms["heatmap_mse"] = (cfg.heatmap_weight, frame_indexed_mse_loss(logits, maps, valid))
-        terms["distinctness"] = (cfg.distinctness_weight, distinctness_loss(logits, valid))
-        terms["temporal"] = (
-            cfg.temporal_weight,
-            temporal_consistency_loss(logits, valid, cfg.temporal_target_norm),
-        )
-        terms["spatial_reasoning"] = (
-            cfg.spatial_reasoning_weight,
-            spatial_reasoning_loss(logits, valid, cfg.entropy_target, cfg.entropy_target_fraction),
-        )
-        add_action(cfg.action_weight, cfg.inflection_coef)
+        add_action(config.finetune.action_weight, config.finetune.inflection_coef)
     else:
-        cfg = config.main
-        terms["heatmap_mse"] = (cfg.heatmap_weight, frame_indexed_mse_loss(logits, maps, valid))
-        if cfg.heatmap_distribution_weight > 0:
-            terms["heatmap_distribution"] = (
-                cfg.heatmap_distribution_weight,
-                sigmoid_distribution_ce_loss(logits, maps, valid),
-            )
-        terms["spatial_consistency"] = (
-            cfg.spatial_consistency_weight,
-            adjacent_consistency_loss(logits, maps, valid),
-        )
-        terms["temporal_coherence"] = (
-            cfg.temporal_coherence_weight,
-            temporal_consistency_loss(logits, valid, cfg.temporal_target_norm),
-        )
-        add_action(cfg.action_weight, cfg.inflection_coef)
+        add_action(config.main.action_weight, config.main.inflection_coef)
 
     total = logits.new_zeros(())
     for weight, value in terms.values():

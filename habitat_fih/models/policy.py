@@ -19,6 +19,10 @@ Observation keys (names configurable through `FIHPolicyConfig`):
 ``fih_heatmaps``       float [B, S, h, w] target map of every history slot on the current
                        view (optional; gathered at the chosen keyframes for the loss).
 ``fih_heatmaps_valid`` bool [B, S] validity of those targets (optional).
+``fih_heatmaps_<kind>`` the targets of another kind the model predicts
+                       (`FIHModelConfig.target_kinds`, e.g. ``fih_heatmaps_camera_position``),
+                       with ``fih_heatmaps_<kind>_valid``; the key of covisibility is
+                       ``fih_heatmaps``. Needed (for the loss) for every kind of the model.
 ``expert_action``      int [B] or [B, 1] expert action (optional; action loss term).
 ``action_weights``     float [B] per-sample weight of the action loss, e.g. VLN-CE's
                        inflection weights (optional; without it the action loss is the plain
@@ -52,7 +56,7 @@ from torch import Tensor, nn
 from habitat_fih.models.alignment import alignment_features
 from habitat_fih.models.config import FIHModelConfig
 from habitat_fih.models.fih_model import FIHModel, FIHOutput
-from habitat_fih.models.losses import STAGES, LossConfig, compute_stage_loss
+from habitat_fih.models.losses import STAGES, LossConfig, compute_stage_loss, kind_suffix
 
 __all__ = [
     "FIH_CONFIG_NODE",
@@ -270,27 +274,43 @@ class FIHPolicy(nn.Module, Policy):
         """Targets for `compute_stage_loss` at the chosen keyframes, or None without targets.
 
         `heatmaps` [B, K, h, w] = the per-slot targets at `output.keyframe_slots`; `valid`
-        [B, K] = real keyframe slots whose target is valid; `actions` [B] when present.
+        [B, K] = real keyframe slots whose target is valid (``heatmaps_<kind>`` /
+        ``valid_<kind>`` for each further kind the model predicts, see the module docstring;
+        None when the model's first kind's targets are absent, a KeyError when a later
+        kind's are); `actions` [B] when present.
         """
         cfg = self.policy_config
-        maps = self._optional(observations, cfg.target_heatmaps_key)
-        if maps is None:
+        if cfg.target_heatmaps_key is None:
             return None
-        slots = output.keyframe_slots.to(maps.device)  # [B, K]
+        slots = output.keyframe_slots  # [B, K]
         b, k = slots.shape
-        if maps.ndim != 4 or maps.shape[0] != b:
-            raise ValueError(
-                f"observation {cfg.target_heatmaps_key!r} must be [B, S, h, w], got "
-                f"{tuple(maps.shape)}"
-            )
-        h, w = maps.shape[-2:]
-        index = slots.clamp_min(0)[:, :, None, None].expand(b, k, h, w)
-        targets = {"heatmaps": maps.float().gather(1, index)}  # [B, K, h, w]
-        valid = slots >= 0
-        slot_valid = self._optional(observations, cfg.target_valid_key)
-        if slot_valid is not None:
-            valid = valid & slot_valid.bool().to(slots.device).gather(1, slots.clamp_min(0))
-        targets["valid"] = valid
+        targets: dict[str, Tensor] = {}
+        kinds = list(output.logits_by_kind())
+        for kind in kinds:
+            suffix = kind_suffix(kind)
+            maps_key = f"{cfg.target_heatmaps_key}{suffix}"
+            valid_key = cfg.target_valid_key if not suffix else f"{maps_key}_valid"
+            maps = self._optional(observations, maps_key)
+            if maps is None:
+                if kind == kinds[0]:
+                    return None
+                raise KeyError(
+                    f"observation {maps_key!r} ({kind} target heatmaps) is missing; the model "
+                    f"predicts the target kinds {kinds}"
+                )
+            slots = slots.to(maps.device)
+            if maps.ndim != 4 or maps.shape[0] != b:
+                raise ValueError(
+                    f"observation {maps_key!r} must be [B, S, h, w], got {tuple(maps.shape)}"
+                )
+            h, w = maps.shape[-2:]
+            index = slots.clamp_min(0)[:, :, None, None].expand(b, k, h, w)
+            targets[f"heatmaps{suffix}"] = maps.float().gather(1, index)  # [B, K, h, w]
+            valid = slots >= 0
+            slot_valid = self._optional(observations, valid_key)
+            if slot_valid is not None:
+                valid = valid & slot_valid.bool().to(slots.device).gather(1, slots.clamp_min(0))
+            targets[f"valid{suffix}"] = valid
         actions = self._optional(observations, cfg.expert_action_key)
         if actions is not None:
             targets["actions"] = actions.reshape(b).long()

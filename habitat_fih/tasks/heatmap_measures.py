@@ -16,6 +16,16 @@
     the target — no tie is broken by cell order;
   - ``scored``: number of (step, frame) pairs scored; ``missing_steps``: steps without a
     prediction (allowed: the episode goes on). Averages are NaN while nothing was scored.
+  A prediction without ``maps`` (a model trained on camera positions only) counts as a
+  missing step.
+- :class:`FrameCameraPositionQuality` (``frame_camera_position_quality``): the same scores for
+  the predicted camera-position maps (``prediction["camera_position"] = {"maps": [K,h,w],
+  "frame_indices": [K]}``, passed by models trained with ``fih.collection.target_kind``
+  ``camera_position`` / ``both``) against the Gaussian (sigma ``camera_sigma`` cells of the
+  prediction's map, peak 1) at each keyframe camera's projection on the view acted on, over
+  the (step, frame) pairs whose camera is IN_VIEW (`geometry.CameraStatus`; behind, outside
+  the view, occluded or at the same position are not scored: their target is empty).
+  ``missing_steps`` counts steps without a camera-position prediction.
 - :class:`MemoryCoverage` (``memory_coverage``): mean over steps with a non-empty memory of the
   fraction of the current view covisible with at least one memory frame (per-pixel union at the
   working resolution).
@@ -30,9 +40,9 @@ import scipy.ndimage as ndi
 from habitat.core.embodied_task import Measure
 from habitat.core.registry import registry
 
-from habitat_fih.geometry import area_average
+from habitat_fih.geometry import CameraStatus, area_average, camera_position_heatmaps
 
-__all__ = ["FrameHeatmapQuality", "MemoryCoverage", "heatmap_scores"]
+__all__ = ["FrameCameraPositionQuality", "FrameHeatmapQuality", "MemoryCoverage", "heatmap_scores"]
 
 
 PEAK_TOLERANCE = 1e-6  # cells within this of a map's maximum are its peak
@@ -90,7 +100,7 @@ class FrameHeatmapQuality(Measure):
 
     def update_metric(self, *args: Any, episode=None, task=None, observations=None, **kwargs: Any):
         prediction = getattr(task, "prediction", None)
-        if prediction is None:
+        if prediction is None or "maps" not in prediction:
             self._missing += 1
             self._publish()
             return
@@ -113,6 +123,60 @@ class FrameHeatmapQuality(Measure):
             target = area_average(targets.covisible[slot][None], size)[0]
             self._sums += heatmap_scores(target, pred_map, self.eps)
             self._scored += 1
+        self._publish()
+
+
+def _check_prediction(maps: np.ndarray, indices: np.ndarray, what: str) -> None:
+    if maps.ndim != 3 or maps.shape[0] != len(indices):
+        raise ValueError(
+            f"{what} maps must be [K,h,w] with K = len(frame_indices); got maps {maps.shape} "
+            f"and {len(indices)} frame indices"
+        )
+
+
+@registry.register_measure
+class FrameCameraPositionQuality(FrameHeatmapQuality):
+    cls_uuid = "frame_camera_position_quality"
+
+    def __init__(self, sim, config, *args: Any, **kwargs: Any) -> None:
+        self.sigma = float(config.camera_sigma)
+        self.eps = float(config.eps)
+        Measure.__init__(self)
+
+    def update_metric(self, *args: Any, episode=None, task=None, observations=None, **kwargs: Any):
+        prediction = getattr(task, "prediction", None)
+        cam = None if prediction is None else prediction.get("camera_position")
+        if cam is None:
+            self._missing += 1
+            self._publish()
+            return
+        maps = np.asarray(cam["maps"], dtype=np.float32)
+        indices = np.asarray(cam["frame_indices"]).reshape(-1)
+        _check_prediction(maps, indices, "frame_heatmap_prediction['camera_position']")
+        targets = task.prediction_targets
+        if targets is None:
+            raise RuntimeError("a prediction arrived without the targets of its view")
+        slot_of = {int(s): i for i, s in enumerate(targets.memory_steps) if s >= 0}
+        rows = [
+            (m, slot_of[int(i)]) for m, i in zip(maps, indices, strict=True) if int(i) in slot_of
+        ]
+        if rows:
+            cur = targets.current
+            res = camera_position_heatmaps(
+                cur.depth,
+                cur.pose,
+                targets.memory_poses[[slot for _, slot in rows]],
+                task.hfov,
+                tuple(maps.shape[1:]),
+                sigma=self.sigma,
+                abs_tol=task.abs_tol,
+                rel_tol=task.rel_tol,
+            )
+            for (pred_map, _), target, status in zip(rows, res.maps, res.status, strict=True):
+                if int(status) != int(CameraStatus.IN_VIEW):
+                    continue
+                self._sums += heatmap_scores(target, pred_map, self.eps)
+                self._scored += 1
         self._publish()
 
 

@@ -1,8 +1,10 @@
 """Training samples and the bounded replay buffer of the ``fih`` trainer.
 
 A `Sample` is one environment step seen by the collector: the frame history (memory frames +
-the current view, last), their original step indices, the frame-indexed covisibility targets of
-every history frame on the current view with validity, the instruction and the expert action; in pretraining also the cross-frame token pairs of the
+the current view, last), their original step indices, the frame-indexed targets of every
+history frame on the current view with validity (covisibility by default; with
+``fih.collection.target_kind`` ``camera_position`` or ``both`` also / instead the Gaussian at
+each frame camera's projection, valid only where that camera is IN_VIEW), the instruction and the expert action; in pretraining also the cross-frame token pairs of the
 alignment term (`habitat_fih.trainers.correspondences`).
 `ReplayBuffer` keeps at most ``capacity`` samples in memory (a FIFO ring: the oldest are
 overwritten; nothing is cached on disk) and draws batches with a seeded generator.
@@ -19,6 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from habitat_fih.models.losses import HEATMAP_KINDS as KIND_ORDER
+from habitat_fih.models.losses import kind_suffix
+
 __all__ = ["ReplayBuffer", "Sample", "collate"]
 
 
@@ -29,9 +34,12 @@ class Sample:
     Attributes:
         frames: [S, H, W, 3] uint8.
         indices: [S] int64 original step indices (ascending; the last is the current step).
-        targets: [S, h, w] float16 covisibility of each frame on the current view (the current
-            slot is zeros).
+        targets: [S, h, w] float16 target of kind `target_kind` of each frame on the current
+            view (the current slot is zeros).
         valid: [S] bool target validity (False for the current slot).
+        target_kind: the kind of `targets` (``covisibility`` or ``camera_position``).
+        extra_targets: {kind: (targets [S, h, w] float16, valid [S] bool)} of the further
+            kinds the run trains (``target_kind: both``: camera_position), or None.
         instruction: instruction text.
         expert_action: the expert's action at this step.
         action_weight: inflection weight of the action loss (VLN-CE: 3.2 where the expert
@@ -56,10 +64,19 @@ class Sample:
     align_pairs: np.ndarray | None = None
     align_mask: np.ndarray | None = None
     align_grid: tuple[int, int] | None = None
+    target_kind: str = "covisibility"
+    extra_targets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+
+    def kind_targets(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{kind: (targets [S, h, w], valid [S])} of every kind the sample carries, first
+        `target_kind` (samples pickled before these fields read as covisibility only)."""
+        first = getattr(self, "target_kind", "covisibility")
+        return {first: (self.targets, self.valid), **(getattr(self, "extra_targets", None) or {})}
 
     @property
     def nbytes(self) -> int:
-        optional = (self.poses, self.align_pairs, self.align_mask)
+        extra = [a for pair in (self.extra_targets or {}).values() for a in pair]
+        optional = (self.poses, self.align_pairs, self.align_mask, *extra)
         return int(
             self.frames.nbytes
             + self.indices.nbytes
@@ -124,7 +141,9 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     """Pad samples (right-padding, so the last valid slot is the current view) into
     `FIHPolicy` observations: rgb_history [B, S, H, W, 3] uint8, rgb_history_mask [B, S],
     rgb_history_index [B, S], instruction_text (list), fih_heatmaps [B, S, h, w] float32,
-    fih_heatmaps_valid [B, S], expert_action [B], action_weights [B]; when the samples
+    fih_heatmaps_valid [B, S] (the covisibility targets), for each other target kind
+    fih_heatmaps_<kind> / fih_heatmaps_<kind>_valid (e.g. fih_heatmaps_camera_position; the
+    samples must carry the same kinds), expert_action [B], action_weights [B]; when the samples
     carry camera poses, rgb_history_pose [B, S, 9] float32 (zeros at padding); when they carry
     alignment pairs, align_pairs [B, S, N, 2] long, align_pairs_mask [B, S, N] (False at
     padding) and align_grid [2] (the samples must share N and the grid)."""
@@ -137,8 +156,15 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     frames = np.zeros((b, s, fh, fw, 3), dtype=np.uint8)
     mask = np.zeros((b, s), dtype=bool)
     index = np.zeros((b, s), dtype=np.int64)
-    targets = np.zeros((b, s, th, tw), dtype=np.float32)
-    valid = np.zeros((b, s), dtype=bool)
+    kinds = list(samples[0].kind_targets())
+    for i, x in enumerate(samples):
+        if list(x.kind_targets()) != kinds:
+            raise ValueError(
+                f"cannot collate samples with different target kinds: sample 0 has {kinds}, "
+                f"sample {i} {list(x.kind_targets())}"
+            )
+    targets = {k: np.zeros((b, s, th, tw), dtype=np.float32) for k in kinds}
+    valid = {k: np.zeros((b, s), dtype=bool) for k in kinds}
     with_poses = [x.poses is not None for x in samples]
     if any(with_poses) and not all(with_poses):
         raise ValueError(
@@ -156,11 +182,18 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
                     f"sample {i} has {name} of shape {got}, expected {shape} (as sample 0, "
                     f"with {n} frames)"
                 )
+        for kind, (maps, ok) in x.kind_targets().items():
+            for name, arr, shape in (("targets", maps, (n, th, tw)), ("valid", ok, (n,))):
+                if tuple(arr.shape) != shape:
+                    raise ValueError(
+                        f"sample {i} has {kind} {name} of shape {tuple(arr.shape)}, expected "
+                        f"{shape} (as sample 0, with {n} frames)"
+                    )
+            targets[kind][i, :n] = maps
+            valid[kind][i, :n] = ok
         frames[i, :n] = x.frames
         mask[i, :n] = True
         index[i, :n] = x.indices
-        targets[i, :n] = x.targets
-        valid[i, :n] = x.valid
         if poses is not None:
             assert x.poses is not None
             if x.poses.shape != (n, 9):
@@ -173,8 +206,12 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
         "rgb_history_mask": torch.from_numpy(mask),
         "rgb_history_index": torch.from_numpy(index),
         "instruction_text": [x.instruction for x in samples],
-        "fih_heatmaps": torch.from_numpy(targets),
-        "fih_heatmaps_valid": torch.from_numpy(valid),
+    }
+    for kind in sorted(kinds, key=KIND_ORDER.index):
+        key = f"fih_heatmaps{kind_suffix(kind)}"
+        out[key] = torch.from_numpy(targets[kind])
+        out[f"{key}_valid"] = torch.from_numpy(valid[kind])
+    out |= {
         "expert_action": torch.tensor([x.expert_action for x in samples], dtype=torch.long),
         "action_weights": torch.tensor([x.action_weight for x in samples], dtype=torch.float32),
     }

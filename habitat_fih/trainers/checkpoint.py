@@ -172,6 +172,20 @@ _PATH_KEYS = (
 )
 
 
+#: model-config fields added after checkpoints were first written, with the value an older
+#: checkpoint's model had (compared as if recorded)
+_ADDED_FIELDS: dict[str, Any] = {"target_kinds": ["covisibility"]}
+_ADDED_HEATMAP_FIELDS: dict[str, Any] = {"out_channels": 1}
+
+
+def _backfill(saved: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's model config with the fields it predates at their old values."""
+    out = {**_ADDED_FIELDS, **saved}
+    if isinstance(out.get("heatmap"), dict):
+        out["heatmap"] = {**_ADDED_HEATMAP_FIELDS, **out["heatmap"]}
+    return out
+
+
 def load_model_weights(
     model: nn.Module, checkpoint: dict[str, Any], config: FIHModelConfig, path: str
 ) -> None:
@@ -182,7 +196,7 @@ def load_model_weights(
     if saved_cfg is not None:
         diff = [
             d
-            for d in _config_diff(saved_cfg, config.to_dict())
+            for d in _config_diff(_backfill(dict(saved_cfg)), config.to_dict())
             if not any(k in d.split(":")[0] for k in _PATH_KEYS)
         ]
         if diff:

@@ -38,6 +38,7 @@ from habitat.config import read_write
 from habitat.core.vector_env import VectorEnv
 
 import habitat_fih  # noqa: F401  (compat layer + registrations before any habitat env is built)
+from habitat_fih.geometry import CameraStatus
 from habitat_fih.models.vggt.pose_encoding import extri_intri_to_pose_encoding
 from habitat_fih.tasks.fih_task import PREDICTION_KEY
 from habitat_fih.trainers.buffer import Sample
@@ -290,18 +291,33 @@ class StepView:
             self._poses = frame_geometry_poses(geometry, self.indices)
         return self._poses
 
-    def targets(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Covisibility targets [S, *size] and validity [S] of the view's frames."""
+    def targets(
+        self, size: tuple[int, int], kind: str = "covisibility"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Targets [S, *size] (area-resized) and validity [S] of the view's frames, of `kind`:
+        ``covisibility`` (valid: the sensor's ``covisibility_valid``) or ``camera_position``
+        (the Gaussian at the frame camera's projection; valid iff its
+        ``camera_position_status`` is IN_VIEW). A kind the ``frame_heatmaps`` sensor does not
+        emit is a KeyError naming its ``target_kinds``."""
         heat = self.observations[HEATMAP_UUID]
+        if kind not in heat:
+            raise KeyError(
+                f"target kind {kind!r} is not in the {HEATMAP_UUID!r} observation (keys "
+                f"{sorted(heat)}): add it to habitat.task.lab_sensors.{HEATMAP_UUID}.target_kinds"
+            )
+        if kind == "camera_position":
+            ok = np.asarray(heat["camera_position_status"]) == int(CameraStatus.IN_VIEW)
+        else:
+            ok = np.asarray(heat[f"{kind}_valid"]).astype(bool)
         slot_of = {int(s): j for j, s in enumerate(heat["frame_indices"]) if s >= 0}
         maps = np.zeros((len(self.indices), *size), dtype=np.float32)
         valid = np.zeros(len(self.indices), dtype=bool)
         rows = [(i, slot_of[int(s)]) for i, s in enumerate(self.indices) if int(s) in slot_of]
         if rows:
-            src = area_resize(heat["covisibility"][[j for _, j in rows]], size)
+            src = area_resize(heat[kind][[j for _, j in rows]], size)
             for (i, j), m in zip(rows, src, strict=True):
                 maps[i] = m
-                valid[i] = bool(heat["covisibility_valid"][j])
+                valid[i] = bool(ok[j])
         return maps, valid
 
     def correspondences(
@@ -326,20 +342,27 @@ class StepView:
         action_weight: float,
         single_frame_rng: np.random.Generator | None,
         alignment: CorrespondenceSettings | None = None,
+        kinds: Sequence[str] = ("covisibility",),
     ) -> Sample | None:
-        """A training sample; with `single_frame_rng` (pretrain) one random past frame with a
-        valid target plus the current view, or None when there is none. With `alignment`, the
-        sample also carries its frames' cross-frame token pairs (None ones when the task lacks
-        the sensors they are made from)."""
-        maps, valid = self.targets(size)
+        """A training sample with the targets of `kinds` (the first is `Sample.targets`, the
+        others `Sample.extra_targets`); with `single_frame_rng` (pretrain) one random past
+        frame with a valid target (of any of the kinds) plus the current view, or None when
+        there is none. With `alignment`, the sample also carries its frames' cross-frame token
+        pairs (None ones when the task lacks the sensors they are made from)."""
+        if not kinds:
+            raise ValueError("a sample needs at least one target kind")
+        per_kind = {kind: self.targets(size, kind) for kind in kinds}
+        maps, valid = per_kind[kinds[0]]
         frames, indices, poses = self.frames, self.indices, self.camera_poses()
         if single_frame_rng is not None:
-            candidates = np.flatnonzero(valid)
+            candidates = np.flatnonzero(np.any([v for _, v in per_kind.values()], axis=0))
             if len(candidates) == 0:
                 return None
             j = int(single_frame_rng.choice(candidates))
             keep = [j, len(indices) - 1]
-            frames, indices, maps, valid = frames[keep], indices[keep], maps[keep], valid[keep]
+            frames, indices = frames[keep], indices[keep]
+            per_kind = {k: (m[keep], v[keep]) for k, (m, v) in per_kind.items()}
+            maps, valid = per_kind[kinds[0]]
             poses = None if poses is None else poses[keep]
         pairs = None if alignment is None else self.correspondences(alignment, indices)
         return Sample(
@@ -354,6 +377,11 @@ class StepView:
             align_pairs=None if pairs is None else pairs[0],
             align_mask=None if pairs is None else pairs[1],
             align_grid=None if pairs is None else alignment.grid,  # type: ignore[union-attr]
+            target_kind=kinds[0],
+            extra_targets={
+                k: (m.astype(np.float16), v) for k, (m, v) in per_kind.items() if k != kinds[0]
+            }
+            or None,
         )
 
 

@@ -64,15 +64,21 @@ def save_heatmap_png(
     frustum: FrustumBaseline | None = None,
 ) -> None:
     """One PNG per step: a row per predicted keyframe (at most 6) with that keyframe's frame,
-    the predicted map and the target map, both overlaid on the current view, and, with
+    the predicted map and the target map (covisibility; camera positions for a model that
+    predicts only those), both overlaid on the current view, and, with
     `frustum`, the frustum map of the same keyframe."""
     import cv2
 
-    maps = np.asarray(prediction["maps"])
-    keys = [int(k) for k in np.asarray(prediction["frame_indices"]).reshape(-1)]
+    # the covisibility maps, or the camera-position ones of a model that predicts only those
+    kind = "covisibility" if "maps" in prediction else "camera_position"
+    source = prediction if kind == "covisibility" else prediction.get(kind)
+    if source is None:
+        return
+    maps = np.asarray(source["maps"])
+    keys = [int(k) for k in np.asarray(source["frame_indices"]).reshape(-1)]
     if not keys:
         return
-    targets, valid = view.targets(tuple(maps.shape[1:]))
+    targets, valid = view.targets(tuple(maps.shape[1:]), kind)
     slot = {int(s): i for i, s in enumerate(view.indices)}
     current = cv2.resize(view.frames[-1], (tile, tile), interpolation=cv2.INTER_NEAREST)
 
@@ -159,14 +165,29 @@ class PolicyAgent:
 
     def __call__(self, views: list[StepView]) -> list[dict[str, Any]]:
         actions, output = self.forward(views)
-        maps = torch.sigmoid(output.heatmap_logits.float()).cpu().numpy()
+        # per kind: covisibility as "maps" (frame_heatmap_quality), camera positions as
+        # "camera_position" (frame_camera_position_quality)
+        kinds = (
+            output.logits_by_kind()
+            if hasattr(output, "logits_by_kind")
+            else {"covisibility": output.heatmap_logits}
+        )
+        by_kind = {k: torch.sigmoid(v.float()).cpu().numpy() for k, v in kinds.items()}
         keys = output.keyframe_indices.cpu().numpy()
         out = []
         for i, view in enumerate(views):
             prediction = None
             if self.predict_heatmaps:
                 real = keys[i] >= 0
-                prediction = {"maps": maps[i][real], "frame_indices": keys[i][real]}
+                prediction = {}
+                if "covisibility" in by_kind:
+                    prediction["maps"] = by_kind["covisibility"][i][real]
+                prediction["frame_indices"] = keys[i][real]
+                if "camera_position" in by_kind:
+                    prediction["camera_position"] = {
+                        "maps": by_kind["camera_position"][i][real],
+                        "frame_indices": keys[i][real],
+                    }
             self.agreement.record(view.episode_id, actions[i], view.expert_action)
             action = actions[i] if self.action_source == "policy" else view.expert_action
             out.append(make_action(action, prediction))
@@ -252,7 +273,7 @@ class PairedHeatmapScores:
 
     def __call__(self, view: StepView, action: dict[str, Any]) -> None:
         prediction = action["action_args"].get(PREDICTION_KEY)
-        if prediction is None:
+        if prediction is None or "maps" not in prediction:
             return
         maps = np.asarray(prediction["maps"], dtype=np.float32)
         size = tuple(maps.shape[1:])

@@ -16,7 +16,10 @@ collection and update forwards alike), and the process memory (RSS; CUDA allocat
 peak). The stage (pretrain / finetune / main) sets the model's trainable parts and the loss
 (pretraining's cross-frame alignment term, weight ``losses.pretrain.alignment_weight``, reads
 token pairs the collection makes from the ``frame_geometry`` / ``frame_heatmaps`` sensors,
-`habitat_fih.trainers.correspondences`);
+`habitat_fih.trainers.correspondences`); ``collection.target_kind`` (covisibility, camera_position
+or both) sets the heatmap target kinds trained, one head channel each
+(`FIHModelConfig.target_kinds`; the camera-position terms are weighted by
+``losses.<stage>.camera_position_weight`` and logged with a ``_camera_position`` suffix);
 ``pretrained_checkpoint`` starts it from an earlier stage's weights, and ``fih.schedule`` runs
 several stages in one command, each from the previous one's last checkpoint. Checkpoints
 ``ckpt.{k}.pth`` are written atomically every ``checkpoint_interval`` updates and at the end of
@@ -60,7 +63,7 @@ from tqdm import tqdm
 
 from habitat_fih.config.trainer_configs import FIHTrainerConfig
 from habitat_fih.models.factory import build_model
-from habitat_fih.models.losses import STAGES, compute_stage_loss
+from habitat_fih.models.losses import STAGES, compute_stage_loss, kind_suffix
 from habitat_fih.models.policy import FIHPolicy, FIHPolicyConfig
 from habitat_fih.models.spec import build_model_config, deep_merge, tokenizer_for
 from habitat_fih.tasks.fih_task import PREDICTION_KEY
@@ -100,6 +103,7 @@ from habitat_fih.trainers.evaluation import (
     write_stats,
 )
 from habitat_fih.trainers.settings import (
+    TARGET_KIND_CHOICES,
     check_resume_settings,
     check_trainer_values,
     resume_settings,
@@ -162,11 +166,28 @@ def batch_heatmap_quality(
 ) -> dict[str, torch.Tensor]:
     """Soft IoU and KL(target || prediction) of the batch's valid maps (the task measure's
     definitions, on the training targets) for logging."""
-    valid = targets["valid"].bool()
+    return _batch_quality(logits, targets["heatmaps"], targets["valid"], "")
+
+
+@torch.no_grad()
+def batch_kind_quality(output: Any, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`batch_heatmap_quality` of every kind the model predicts (keys with the kind's suffix,
+    e.g. ``quality/heatmap_iou_camera_position``)."""
+    out: dict[str, torch.Tensor] = {}
+    for kind, logits in output.logits_by_kind().items():
+        sfx = kind_suffix(kind)
+        out.update(_batch_quality(logits, targets[f"heatmaps{sfx}"], targets[f"valid{sfx}"], sfx))
+    return out
+
+
+def _batch_quality(
+    logits: torch.Tensor, maps: torch.Tensor, valid: torch.Tensor, suffix: str
+) -> dict[str, torch.Tensor]:
+    valid = valid.bool()
     if not bool(valid.any()):
         return {}
     p = torch.sigmoid(logits.float())[valid]  # [N, h, w]
-    t = targets["heatmaps"].float()[valid]
+    t = maps.float()[valid]
     iou = torch.minimum(p, t).sum((-2, -1)) / torch.maximum(p, t).sum((-2, -1)).clamp_min(1e-8)
     td = t.flatten(1)
     mass = td.sum(1)
@@ -175,7 +196,7 @@ def batch_heatmap_quality(
     pd = p.flatten(1)[keep] + 1e-8
     pd = pd / pd.sum(1, keepdim=True)
     kl = (td * (td.clamp_min(1e-12).log() - pd.log())).sum(1)
-    return {"quality/heatmap_iou": iou.mean(), "quality/heatmap_kl": kl.mean()}
+    return {f"quality/heatmap_iou{suffix}": iou.mean(), f"quality/heatmap_kl{suffix}": kl.mean()}
 
 
 class Learner:
@@ -231,7 +252,7 @@ class Learner:
         total, terms = compute_stage_loss(
             self.stage, preds, targets, self.policy.policy_config.losses
         )
-        terms.update(batch_heatmap_quality(output.heatmap_logits, targets))
+        terms.update(batch_kind_quality(output, targets))
         return total, terms
 
     def update(self, batches: list[list[Sample]]) -> dict[str, float]:
@@ -314,10 +335,38 @@ class FIHTrainer(BaseTrainer):
             )
         self._check_min_overlaps()
         self._check_alignment_sensors()
+        self.target_kinds = self._target_kinds()
+        self.model_config.target_kinds = self.target_kinds
         self.writer: Any = None
         self.perf = PerformanceMonitor(self.device)  # phase timings, logged as perf/*
 
     # ------------------------------------------------------------------ set-up
+    def _target_kinds(self) -> tuple[str, ...]:
+        """The heatmap target kinds trained (``fih.collection.target_kind``): one clear error
+        when the ``frame_heatmaps`` sensor does not emit them, or when the model overrides set
+        other ``target_kinds``."""
+        choice = str(self.fcfg.collection.get("target_kind", "covisibility"))
+        kinds = TARGET_KIND_CHOICES[choice]  # (the value was checked by check_trainer_values)
+        setting = "habitat_baselines.fih.collection.target_kind"
+        sensor_setting = "habitat.task.lab_sensors.frame_heatmaps.target_kinds"
+        heat = self._lab_sensors().get("frame_heatmaps")
+        emitted = [] if heat is None else list(heat.get("target_kinds", []))
+        missing = [k for k in kinds if k not in emitted]
+        if missing:
+            raise ValueError(
+                f"{setting}={choice} trains the {list(kinds)} targets but {sensor_setting} is "
+                f"{emitted if heat is not None else '(no frame_heatmaps sensor)'}: add "
+                f"{missing} to {sensor_setting} or change {setting}"
+            )
+        overrides = self.fcfg.model.get("overrides") or {}
+        if "target_kinds" in overrides and tuple(overrides["target_kinds"]) != kinds:
+            raise ValueError(
+                "habitat_baselines.fih.model.overrides.target_kinds="
+                f"{list(overrides['target_kinds'])} contradicts {setting}={choice} "
+                f"({list(kinds)}); set only {setting}"
+            )
+        return kinds
+
     def _check_min_overlaps(self) -> None:
         """The measure and the paired scores (the sensor's validity flags) must score the same
         (step, frame) pairs."""
@@ -600,7 +649,13 @@ class FIHTrainer(BaseTrainer):
             prev = previous.get(view.env_index) if view.step > 0 else None
             weight = coef if prev is None or prev != view.expert_action else 1.0
             previous[view.env_index] = view.expert_action
-            sample = view.sample(self.heatmap_size, weight, rng if pretrain else None, alignment)
+            sample = view.sample(
+                self.heatmap_size,
+                weight,
+                rng if pretrain else None,
+                alignment,
+                kinds=self.target_kinds,
+            )
             if sample is not None:
                 buffer.add(sample)
                 added[0] += 1

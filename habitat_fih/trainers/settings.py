@@ -31,6 +31,8 @@ __all__ = [
 #: Nodes of habitat_baselines.fih a resume must not change.
 RESUME_KEYS = ("seed", "optim", "dagger", "collection", "losses")
 _NOT_RECORDED = {"collection.start_method"}
+#: settings added after resume states were first recorded, with the value older runs had
+_ADDED_DEFAULTS = {"collection.target_kind": "covisibility"}
 _PREFIX = "habitat_baselines.fih."
 
 
@@ -61,6 +63,14 @@ def _float_in(key: str, value: Any, low: float, high: float, what: str) -> None:
         raise ValueError(f"{key} must be {what}, got {value!r}")
 
 
+#: ``collection.target_kind`` -> the heatmap target kinds trained (`FIHModelConfig.target_kinds`)
+TARGET_KIND_CHOICES: dict[str, tuple[str, ...]] = {
+    "covisibility": ("covisibility",),
+    "camera_position": ("camera_position",),
+    "both": ("covisibility", "camera_position"),
+}
+
+
 def check_trainer_values(config: Any) -> None:
     """Range checks of ``habitat_baselines`` / ``habitat_baselines.fih`` values (see above)."""
     hb = config.habitat_baselines
@@ -76,6 +86,11 @@ def check_trainer_values(config: Any) -> None:
     require_int(p + "collection.max_frames", c.max_frames, 1)
     require_int(p + "collection.buffer_size", c.buffer_size, 1)
     require_int(p + "collection.max_episode_steps", c.max_episode_steps, 1, also=(-1,))
+    kind = c.get("target_kind", "covisibility")
+    if kind not in TARGET_KIND_CHOICES:
+        raise ValueError(
+            f"{p}collection.target_kind must be one of {list(TARGET_KIND_CHOICES)}, got {kind!r}"
+        )
     require_int(p + "optim.batch_size", o.batch_size, 1)
     require_int(p + "optim.grad_accumulation", o.grad_accumulation, 1)
     require_int(p + "optim.warmup_updates", o.warmup_updates, 0)
@@ -119,7 +134,7 @@ def check_resume_settings(
     """
     if saved is None:
         return []
-    old, new = _flat(saved, ""), _flat(current, "")
+    old, new = {**_ADDED_DEFAULTS, **_flat(saved, "")}, _flat(current, "")
     keys = sorted((set(old) | set(new)) - _NOT_RECORDED)
     missing = object()
     diffs = [k for k in keys if old.get(k, missing) != new.get(k, missing)]

@@ -463,3 +463,61 @@ def test_one_step_on_a_tiny_head_lowers_the_finetune_loss() -> None:
     with torch.no_grad():
         after = loss()
     assert after.item() < before.item()
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "finetune", "main"])
+def test_camera_position_kind_adds_its_weighted_terms(stage: str) -> None:
+    """With camera-position logits / targets too, every map term is computed for each kind on
+    its own maps and validity; the kind's terms carry the suffix and weigh
+    `<stage>.camera_position_weight` times the term's weight; the covisibility terms, the
+    action term and (without the second kind) the total are those of the single-kind loss."""
+    gen = torch.Generator().manual_seed(5)
+    b, k = 2, 3
+    cov = torch.randn(b, k, 6, 6, generator=gen)
+    cam = torch.randn(b, k, 6, 6, generator=gen)
+    cov_t = torch.rand(b, k, 6, 6, generator=gen)
+    cam_t = torch.rand(b, k, 6, 6, generator=gen)
+    cov_v = torch.tensor([[True, True, False], [True, True, True]])
+    cam_v = torch.tensor([[False, True, True], [True, False, True]])
+    act = {"action_logits": torch.randn(b, 4, generator=gen)}
+    act_t = {"actions": torch.tensor([1, 2])} if stage != "pretrain" else {}
+    cfg = LossConfig(
+        pretrain=PretrainLossConfig(alignment_weight=0.0, camera_position_weight=0.5),
+        finetune=FinetuneLossConfig(action_weight=1.0, camera_position_weight=0.5),
+        main=MainLossConfig(camera_position_weight=0.5),
+    )
+    no_action = LossConfig(  # for the map-only losses below (an action weight needs logits)
+        pretrain=cfg.pretrain,
+        finetune=FinetuneLossConfig(action_weight=0.0, camera_position_weight=0.5),
+        main=MainLossConfig(action_weight=0.0, camera_position_weight=0.5),
+    )
+    preds_1 = {"heatmap_logits": cov, **(act if stage != "pretrain" else {})}
+    targets_1 = {"heatmaps": cov_t, "valid": cov_v, **act_t}
+    single_total, single = compute_stage_loss(stage, preds_1, targets_1, cfg)
+    # the camera kind alone, through the covisibility keys: its closed-form terms
+    cam_total, cam_terms = compute_stage_loss(
+        stage, {"heatmap_logits": cam}, {"heatmaps": cam_t, "valid": cam_v}, no_action
+    )
+    preds = {**preds_1, "heatmap_logits_camera_position": cam}
+    targets = {**targets_1, "heatmaps_camera_position": cam_t, "valid_camera_position": cam_v}
+    total, terms = compute_stage_loss(stage, preds, targets, cfg)
+    map_names = [n for n in cam_terms if n != "total"]
+    assert "action" not in map_names and len(map_names) >= 2
+    for name in map_names:
+        assert torch.equal(terms[name], single[name])
+        assert torch.allclose(terms[f"{name}_camera_position"], cam_terms[name])
+    assert set(terms) == set(single) | {f"{n}_camera_position" for n in map_names}
+    assert torch.allclose(total, single_total + 0.5 * cam_total, atol=1e-6)
+    # camera positions only (a model trained on them alone)
+    only_total, only = compute_stage_loss(
+        stage,
+        {"heatmap_logits_camera_position": cam},
+        {"heatmaps_camera_position": cam_t, "valid_camera_position": cam_v},
+        no_action,
+    )
+    assert set(only) == {f"{n}_camera_position" for n in map_names} | {"total"}
+    assert torch.allclose(only_total, 0.5 * cam_total, atol=1e-6)
+    with pytest.raises(KeyError, match="heatmaps_camera_position"):
+        compute_stage_loss(stage, preds, targets_1, cfg)
+    with pytest.raises(ValueError, match="camera_position_weight"):
+        MainLossConfig(camera_position_weight=-1.0)

@@ -120,3 +120,38 @@ def test_bad_observations_raise(policy: FIHPolicy) -> None:
     assert decode_instructions(_utf8(["café"]), 1) == ["café"]
     with pytest.raises(KeyError, match="fih.model"):
         FIHPolicy.from_config(OmegaConf.create({}), None, None)
+
+
+def test_two_target_kinds_give_two_maps_per_keyframe_and_both_losses() -> None:
+    """FIHModelConfig.target_kinds = (covisibility, camera_position): the head has 2 channels,
+    FIHOutput.heatmap_logits is the covisibility channel, kind_logits holds both, and the loss
+    has both kinds' terms from fih_heatmaps / fih_heatmaps_camera_position."""
+    torch.manual_seed(0)
+    model = FIHModelConfig.tiny(target_kinds=("covisibility", "camera_position")).to_dict()
+    config = OmegaConf.create({"habitat_baselines": {"fih": {"model": model}}})
+    pol = FIHPolicy.from_config(config, None, None, tokenizer=_tiny.tiny_tokenizer()).eval()
+    assert pol.model.heatmap_head.to_logits.out_channels == 2
+    obs = observations()
+    obs["instruction_text"] = TEXTS
+    h, w = pol.model.config.heatmap.out_size
+    obs["fih_heatmaps"] = torch.rand(B, S, h, w)
+    obs["fih_heatmaps_camera_position"] = torch.rand(B, S, h, w)
+    obs["fih_heatmaps_camera_position_valid"] = torch.zeros(B, S, dtype=torch.bool)
+    obs["fih_heatmaps_camera_position_valid"][0, :2] = True
+    obs["expert_action"] = torch.tensor([[1], [0]])
+    output, total, terms = pol.evaluate_loss(obs, "main")
+    assert output.kind_logits is not None and list(output.kind_logits) == [
+        "covisibility",
+        "camera_position",
+    ]
+    assert torch.equal(output.heatmap_logits, output.kind_logits["covisibility"])
+    assert output.kind_logits["camera_position"].shape == output.heatmap_logits.shape
+    assert {"heatmap_mse", "heatmap_mse_camera_position", "action"} <= set(terms)
+    targets = pol.gather_targets(obs, output)
+    assert targets is not None
+    slot = output.keyframe_slots
+    expect = obs["fih_heatmaps_camera_position_valid"].gather(1, slot.clamp_min(0)) & (slot >= 0)
+    assert targets["valid_camera_position"].tolist() == expect.tolist()
+    del obs["fih_heatmaps_camera_position"]
+    with pytest.raises(KeyError, match="fih_heatmaps_camera_position"):
+        pol.gather_targets(obs, output)

@@ -382,3 +382,49 @@ def test_ndtw_gt_errors_name_the_file_and_the_episode(tmp_path):
     measure = ndtw_measure(sim, gt_path=str(tmp_path / "{split}_gt.json.gz"), split="train")
     with pytest.raises(KeyError, match=r"'8'.*train_gt\.json\.gz"):
         Run(sim, make_episode(episode_id="8"), [measure])
+
+
+def test_frame_camera_position_quality_scores_in_view_cameras_only():
+    """A hand-made view: memory step 0's camera 2 m straight ahead (IN_VIEW), step 3's behind.
+    The exact Gaussian scores KL ~ 0, IoU 1, peak 0; the behind camera is not scored; a step
+    without a camera-position prediction counts as missing (and frame_heatmap_quality skips
+    a prediction without covisibility maps)."""
+    from habitat_fih.geometry import CameraStatus, camera_position_heatmaps
+    from habitat_fih.tasks.heatmap_measures import FrameCameraPositionQuality, FrameHeatmapQuality
+
+    ahead, behind = np.eye(4), np.eye(4)
+    ahead[2, 3], behind[2, 3] = -2.0, 2.0  # habitat cameras look along -z
+    poses = np.stack([ahead, behind, np.eye(4)])
+    depth = np.full((32, 32), 10.0, np.float32)
+    expected = camera_position_heatmaps(depth, np.eye(4), poses[:2], 90.0, (16, 16), sigma=2.0)
+    assert expected.status.tolist() == [int(CameraStatus.IN_VIEW), int(CameraStatus.BEHIND)]
+    targets = SimpleNamespace(
+        memory_steps=np.array([0, 3, -1]),
+        memory_poses=poses,
+        current=SimpleNamespace(depth=depth, pose=np.eye(4)),
+    )
+    pred = {
+        "camera_position": {
+            "maps": np.stack([expected.maps[0], np.full((16, 16), 0.5)]),
+            "frame_indices": np.array([0, 3]),
+        },
+        "frame_indices": np.array([0, 3]),
+    }
+    task = SimpleNamespace(
+        prediction=pred, prediction_targets=targets, hfov=90.0, abs_tol=0.05, rel_tol=0.02
+    )
+    cfg = SimpleNamespace(camera_sigma=2.0, eps=1e-8, min_overlap=0.01)
+    measure = FrameCameraPositionQuality(None, cfg)
+    measure.reset_metric(task=task)
+    measure.update_metric(task=task)
+    m = measure.get_metric()
+    assert m["scored"] == 1 and m["missing_steps"] == 0
+    assert m["kl"] == pytest.approx(0.0, abs=1e-5) and m["iou"] == pytest.approx(1.0)
+    assert m["peak_error"] == 0.0
+    cov = FrameHeatmapQuality(None, cfg)
+    cov.reset_metric(task=task)
+    cov.update_metric(task=task)
+    assert cov.get_metric()["missing_steps"] == 1 and cov.get_metric()["scored"] == 0
+    task.prediction = {"maps": np.zeros((0, 16, 16)), "frame_indices": np.zeros(0)}
+    measure.update_metric(task=task)
+    assert measure.get_metric()["missing_steps"] == 1 and measure.get_metric()["scored"] == 1

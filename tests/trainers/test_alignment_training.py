@@ -81,6 +81,8 @@ def test_pretraining_without_the_sensors_is_one_clear_error(removal: str, tmp_pa
     from habitat_fih.trainers.fih_trainer import FIHTrainer
 
     base = ["habitat_baselines.fih.model.overrides.geometry_prior=none", removal]
+    if "target_kinds" in removal:  # train what the sensor emits (else that is the error)
+        base.append("habitat_baselines.fih.collection.target_kind=camera_position")
     with pytest.raises(ValueError, match=rf"{SETTING}=0\.5 .*needs .*set {SETTING}=0"):
         FIHTrainer(kit.tiny_config(tmp_path, *base, "habitat_baselines.fih.stage=pretrain"))
     # also when a scheduled stage pretrains

@@ -431,3 +431,71 @@ def test_action_agreement_counts_the_policys_own_choice_against_the_expert() -> 
         other.record("x", action, expert_action)
     assert other.episode_metrics("x") == {"rate": 0.5, "always_forward": 0.0, "steps": 4.0}
     assert np.isnan(other.episode_metrics("never")["rate"])
+
+
+def test_step_view_and_sample_carry_both_target_kinds() -> None:
+    """camera_position targets: valid iff the memory camera is IN_VIEW (BEHIND / empty are not);
+    the sample carries covisibility as `targets` and camera positions in `extra_targets`;
+    collate emits fih_heatmaps and fih_heatmaps_camera_position (+ _valid)."""
+    from habitat_fih.geometry import CameraStatus
+
+    cov = np.zeros((4, 8, 8), np.float32)
+    cov[1] = 1.0
+    view = _memory_view(cov, [1, 1, 0, 0], "e")
+    cam = np.zeros((4, 8, 8), np.float32)
+    cam[0, 2, 2] = 1.0  # slot 0 (step 0): IN_VIEW, peak at cell (2, 2)
+    view.observations["frame_heatmaps"]["camera_position"] = cam
+    view.observations["frame_heatmaps"]["camera_position_status"] = np.array(
+        [int(CameraStatus.IN_VIEW), int(CameraStatus.BEHIND), -1, -1]
+    )
+    maps, valid = view.targets((8, 8), "camera_position")
+    assert valid.tolist() == [True, False, False]  # step 0 in view, step 3 behind, current
+    assert maps[0, 2, 2] == 1.0 and maps[1:].max() == 0.0
+    sample = view.sample((8, 8), 1.0, None, kinds=("covisibility", "camera_position"))
+    assert sample is not None and sample.target_kind == "covisibility"
+    assert sample.valid.tolist() == [True, True, False]
+    assert sample.extra_targets is not None
+    cam_maps, cam_valid = sample.extra_targets["camera_position"]
+    assert cam_maps.dtype == np.float16 and cam_valid.tolist() == [True, False, False]
+    batch = collate([sample, sample])
+    assert batch["fih_heatmaps_camera_position"].shape == (2, 3, 8, 8)
+    assert batch["fih_heatmaps_camera_position_valid"][0].tolist() == [True, False, False]
+    assert batch["fih_heatmaps_valid"][0].tolist() == [True, True, False]
+    # camera positions alone: they are the sample's targets; collate has no covisibility key
+    only = view.sample((8, 8), 1.0, None, kinds=("camera_position",))
+    assert only is not None and only.target_kind == "camera_position"
+    assert only.extra_targets is None and only.valid.tolist() == [True, False, False]
+    keys = collate([only])
+    assert "fih_heatmaps" not in keys and "fih_heatmaps_camera_position" in keys
+    # pretraining's single frame is drawn among frames valid for any kind
+    pre = view.sample((8, 8), 1.0, np.random.default_rng(0), kinds=("camera_position",))
+    assert pre is not None and pre.indices.tolist() == [0, 5]
+    with pytest.raises(ValueError, match="different target kinds"):
+        collate([sample, only])
+    # a kind the sensor does not emit names its setting
+    plain = _memory_view(cov, [1, 1, 0, 0], "e")
+    with pytest.raises(KeyError, match="target_kinds"):
+        plain.targets((8, 8), "camera_position")
+    default = plain.sample((8, 8), 1.0, None)
+    assert default is not None and default.extra_targets is None
+    assert sorted(collate([default])) == sorted(
+        k for k in collate([default]) if "camera_position" not in k
+    )
+
+
+def test_old_checkpoint_configs_load_as_covisibility_only() -> None:
+    """A checkpoint's model config written before target_kinds / heatmap.out_channels existed
+    compares equal to today's default."""
+    from habitat_fih.models.config import FIHModelConfig
+    from habitat_fih.trainers.checkpoint import _backfill, _config_diff
+
+    cfg = FIHModelConfig.tiny()
+    old = cfg.to_dict()
+    old.pop("target_kinds")
+    old["heatmap"].pop("out_channels")
+    assert _config_diff(_backfill(old), cfg.to_dict()) == []
+    both = FIHModelConfig.tiny(target_kinds=("covisibility", "camera_position"))
+    assert _config_diff(_backfill(old), both.to_dict()) != []
+    assert FIHModelConfig.from_dict(old).target_kinds == ("covisibility",)
+    with pytest.raises(ValueError, match="target_kinds"):
+        FIHModelConfig.tiny(target_kinds=("camera_position", "covisibility"))

@@ -1,7 +1,9 @@
 """Frame-indexed heatmap head: one map per keyframe, drawn on the CURRENT view.
 
 For every keyframe ``k`` the head answers "where, in the current view, is what keyframe ``k``
-saw?". It is cross-frame by construction:
+saw?" (with ``out_channels = C > 1``, C maps per keyframe, one per target kind, e.g.
+covisibility and the keyframe camera's position; they share everything but the last 1x1 conv).
+It is cross-frame by construction:
 
 1. current-view tokens ``[B, Tc, D]`` and keyframe tokens ``[B, K, Tk, D]`` (LLM hidden states)
    are layer-normalised and projected to ``hidden_dim``; a sinusoidal embedding of each
@@ -50,6 +52,9 @@ class HeatmapHeadConfig:
         dropout: dropout on the attention weights (0 = off).
         prior_channels: number of per-keyframe prior maps the forward pass takes
             (0 = none; set by `FIHModelConfig.geometry_prior`).
+        out_channels: logit maps per keyframe, one per target kind (1 = the covisibility map
+            only; set by `FIHModelConfig.target_kinds`). The last 1x1 conv (and the prior's
+            skip path) gives this many channels; everything before is shared.
     """
 
     input_dim: int
@@ -61,6 +66,7 @@ class HeatmapHeadConfig:
     use_frame_index_embedding: bool = True
     dropout: float = 0.0
     prior_channels: int = 0
+    out_channels: int = 1
 
     def __post_init__(self) -> None:
         for name in ("input_dim", "hidden_dim", "num_heads", "fuse_channels"):
@@ -88,6 +94,9 @@ class HeatmapHeadConfig:
             raise ValueError(
                 f"HeatmapHeadConfig.prior_channels must be an int >= 0, got {self.prior_channels!r}"
             )
+        c = self.out_channels
+        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+            raise ValueError(f"HeatmapHeadConfig.out_channels must be an int >= 1, got {c!r}")
 
 
 @dataclass
@@ -95,12 +104,16 @@ class HeatmapOutput:
     """Result of :class:`FrameIndexedHeatmapHead`.
 
     Attributes:
-        logits: ``[B, K, h, w]`` map logits (padding slots hold finite, meaningless values).
+        logits: ``[B, K, h, w]`` map logits (padding slots hold finite, meaningless values) of
+            the FIRST output channel.
         frame_indices: ``[B, K]`` original frame indices, ``-1`` for padding.
+        channel_logits: ``[B, K, C, h, w]`` logits of every channel (``C = out_channels``;
+            ``[:, :, 0]`` is `logits`); None from a head with one channel.
     """
 
     logits: Tensor
     frame_indices: Tensor
+    channel_logits: Tensor | None = None
 
     @property
     def valid(self) -> Tensor:
@@ -185,8 +198,9 @@ class FrameIndexedHeatmapHead(nn.Module):
         self.prior_block = _ConvBlock(prev + p, prev) if p > 0 else None
         # a direct linear path from the prior to the logits (not through GroupNorm, so a
         # map's absolute prior level reaches its logits)
-        self.prior_skip = nn.Conv2d(p, 1, 1) if p > 0 else None
-        self.to_logits = nn.Conv2d(prev, 1, 1)
+        c = config.out_channels
+        self.prior_skip = nn.Conv2d(p, c, 1) if p > 0 else None
+        self.to_logits = nn.Conv2d(prev, c, 1)
 
     def _validate(
         self,
@@ -265,8 +279,9 @@ class FrameIndexedHeatmapHead(nn.Module):
                 ``config.prior_channels > 0``.
 
         Returns:
-            :class:`HeatmapOutput` with ``logits [B, K, h, w]`` (``(h, w) = config.out_size``)
-            and ``frame_indices [B, K]``.
+            :class:`HeatmapOutput` with ``logits [B, K, h, w]`` (``(h, w) = config.out_size``;
+            the first channel), ``frame_indices [B, K]`` and, with ``out_channels > 1``,
+            ``channel_logits [B, K, C, h, w]``.
         """
         self._validate(key_states, cur_states, grid, frame_indices, key_token_mask, prior)
         b, k, tk, _ = key_states.shape
@@ -325,8 +340,14 @@ class FrameIndexedHeatmapHead(nn.Module):
             x_logits = self.to_logits(x) + self.prior_skip(extra)
         else:
             x_logits = self.to_logits(x)
-        logits = x_logits.view(b, k, out_h, out_w)  # [B, K, h, w]
-        return HeatmapOutput(logits=logits, frame_indices=frame_indices)
+        c = self.config.out_channels
+        if c == 1:
+            logits = x_logits.view(b, k, out_h, out_w)  # [B, K, h, w]
+            return HeatmapOutput(logits=logits, frame_indices=frame_indices)
+        channels = x_logits.view(b, k, c, out_h, out_w)  # [B, K, C, h, w]
+        return HeatmapOutput(
+            logits=channels[:, :, 0], frame_indices=frame_indices, channel_logits=channels
+        )
 
     def as_frame_dicts(self, output: HeatmapOutput) -> list[dict[int, Tensor]]:
         """``{original_frame_index: logits [h, w]}`` per batch element (padding skipped)."""

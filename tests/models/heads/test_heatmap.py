@@ -185,3 +185,25 @@ def test_prior_channels_are_required_checked_and_used_per_keyframe() -> None:
     assert float(diff.max()) == 0.0
     with pytest.raises(ValueError, match="prior_channels"):
         HeatmapHeadConfig(input_dim=D, prior_channels=-1)
+
+
+@pytest.mark.parametrize("prior", [0, 2])
+def test_one_channel_per_target_kind(prior: int) -> None:
+    """out_channels = 2 (covisibility + camera position): [B, K, 2, h, w] logits, two maps per
+    keyframe that differ only in the last conv; `logits` is the first channel; a 1-channel head
+    has no channel_logits (its output as before)."""
+    key, cur, grid, idx = inputs()
+    extra = {}
+    if prior:
+        extra["prior"] = torch.rand(2, 3, prior, 16, 16, generator=torch.Generator().manual_seed(3))
+    two = tiny_head(out_channels=2, prior_channels=prior)
+    out = two(key, cur, grid, idx, **extra)
+    assert out.channel_logits is not None and out.channel_logits.shape == (2, 3, 2, 16, 16)
+    assert torch.equal(out.logits, out.channel_logits[:, :, 0])
+    assert not torch.allclose(out.channel_logits[:, :, 0], out.channel_logits[:, :, 1])
+    assert two.to_logits.out_channels == 2
+    one = tiny_head(prior_channels=prior)
+    single = one(key, cur, grid, idx, **extra)
+    assert single.channel_logits is None and single.logits.shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match="out_channels"):
+        HeatmapHeadConfig(input_dim=D, out_channels=0)
