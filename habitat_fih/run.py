@@ -4,6 +4,12 @@ habitat-sim (it imports habitat_fih, hence the import compatibility layer, first
     python -m habitat_fih.run --config-name=fih/synthetic_tiny [overrides]
     python -m habitat_fih.run --config-name=fih/synthetic_tiny habitat_baselines.evaluate=True
 
+``python -m torch.distributed.launch [--use-env] --nproc_per_node=N -m habitat_fih.run ...``
+works too: the ``--local-rank=<i>`` (or ``--local_rank``) argument that launcher adds without
+``--use-env`` is taken off the command line before Hydra reads it (Hydra would reject it) and
+becomes ``LOCAL_RANK`` when the environment does not already hold it (torchrun and the launcher
+set it; `habitat_fih.trainers.distributed` reads it).
+
 Config names resolve in habitat-fih's configs (``configs/habitat/``) and habitat's own. Bad
 input (a config value out of range, an unreadable data or checkpoint file, a run folder another
 run holds) ends with ONE line on stderr naming it and exit status 2; ``FIH_TRACEBACK=1`` shows
@@ -35,6 +41,34 @@ from habitat_fih.utils.folder_lock import RunFolderLockedError
 USER_ERRORS = (ValueError, FileNotFoundError, RunFolderLockedError, FIHRunError)
 
 
+_LOCAL_RANK_FLAGS = ("--local-rank", "--local_rank")
+
+
+def strip_launcher_args(argv: list[str], environ: dict[str, str] | os._Environ) -> list[str]:
+    """`argv` without ``torch.distributed.launch``'s ``--local-rank=<i>`` / ``--local-rank <i>``
+    (either spelling); the value becomes ``environ["LOCAL_RANK"]`` unless that is already set.
+
+    Raises:
+        ValueError: the flag without an integer value.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        flag, _, value = arg.partition("=")
+        if flag in _LOCAL_RANK_FLAGS:
+            if not value:
+                value = argv[i + 1] if i + 1 < len(argv) else ""
+                i += 1
+            if not value.isdigit():
+                raise ValueError(f"{flag} needs an integer local rank, got {value!r}")
+            environ.setdefault("LOCAL_RANK", value)
+        else:
+            out.append(arg)
+        i += 1
+    return out
+
+
 @hydra.main(
     version_base=None, config_path="pkg://habitat_fih.configs", config_name="fih/synthetic_tiny"
 )
@@ -51,5 +85,10 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    try:
+        sys.argv = strip_launcher_args(sys.argv, os.environ)
+    except ValueError as err:
+        print(f"habitat_fih: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
     register_hydra_plugin(HabitatBaselinesConfigPlugin)
     main()
