@@ -80,10 +80,13 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _folder_names(videos: list[Any]) -> list[str]:
+def _folder_names(videos: list[str]) -> list[str]:
+    """One output folder name per video (`video_name`), ``-2``, ``-3``, ... on repeats."""
+    from habitat_fih.infer.video import video_name
+
     names: list[str] = []
     for video in videos:
-        base = video if isinstance(video, str) else video.name
+        base = video_name(video)
         name, n = base, 2
         while name in names:
             name, n = f"{base}-{n}", n + 1
@@ -196,8 +199,7 @@ def _batch(engine: Any, videos: list[str], instruction: str, extra: dict[str, An
 
     from habitat_fih.utils import atomic_write_bytes
 
-    stems = [Path(v.rstrip("/")).stem if not any(c in v for c in "*?[") else Path(os.path.dirname(v) or ".").resolve().name for v in videos]
-    names = _folder_names(stems)
+    names = _folder_names(videos)
     rows = []
     for source, name in tqdm(list(zip(videos, names, strict=True)), desc="videos", file=sys.stderr):
         try:

@@ -356,7 +356,7 @@ class InferenceEngine:
         frames = torch.from_numpy(video.frames).permute(0, 3, 1, 2).float() / 255.0  # [N, 3, R, R]
         indices = torch.as_tensor(video.indices, dtype=torch.long)
         poses = None
-        if self.sidecar is not None:
+        if self.sidecar is not None and self.config.geometry_prior == "input":  # else unread
             check_frame_count(self.sidecar, video.total_frames, str(self.settings.geometry_from))
             poses = sidecar_pose_encodings(self.sidecar, video.indices)  # [N, 9]
         out_maps: list[FrameMaps] = []

@@ -34,7 +34,14 @@ import numpy as np
 
 from habitat_fih.infer.settings import InferInputError
 
-__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "Video", "read_video", "select_frame_indices"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "Video",
+    "read_video",
+    "select_frame_indices",
+    "video_name",
+]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -76,12 +83,26 @@ def select_frame_indices(total: int, max_frames: int, selection: str) -> np.ndar
     return np.unique(picked)  # max_frames <= total keeps them distinct
 
 
+def _is_pattern(source: str) -> bool:
+    return any(ch in source for ch in "*?[")
+
+
+def video_name(source: str) -> str:
+    """The output folder's name of `source`: a folder's own name, a glob's folder's name, else
+    the file's stem."""
+    if os.path.isdir(source):
+        return Path(source).resolve().name
+    if _is_pattern(source):
+        return Path(os.path.dirname(source) or ".").resolve().name
+    return Path(source).stem
+
+
 def _natural_key(path: str) -> list[object]:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", os.path.basename(path))]
 
 
-def _image_list(source: str) -> tuple[list[str], str] | None:
-    """(sorted image paths, name) when `source` is a folder or a glob, else None."""
+def _image_list(source: str) -> list[str] | None:
+    """Sorted image paths when `source` is a folder or a glob, else None."""
     if os.path.isdir(source):
         paths = [
             os.path.join(source, f)
@@ -92,12 +113,12 @@ def _image_list(source: str) -> tuple[list[str], str] | None:
             raise InferInputError(
                 f"--video {source!r}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})"
             )
-        return sorted(paths, key=_natural_key), Path(source).resolve().name
-    if any(ch in source for ch in "*?["):
+        return sorted(paths, key=_natural_key)
+    if _is_pattern(source):
         paths = [p for p in glob.glob(source) if p.lower().endswith(IMAGE_SUFFIXES)]
         if not paths:
             raise InferInputError(f"--video {source!r}: the pattern matches no image file")
-        return sorted(paths, key=_natural_key), Path(os.path.dirname(source) or ".").resolve().name
+        return sorted(paths, key=_natural_key)
     return None
 
 
@@ -175,9 +196,8 @@ def read_video(
         if os.path.getsize(source) == 0:
             raise InferInputError(f"--video {source!r}: the file is empty (0 bytes)")
         total, fps = _count_frames(source)
-        name = Path(source).stem
     else:
-        paths, name = images
+        paths = images
         total, fps = len(paths), DEFAULT_FPS
     if total == 0:
         raise InferInputError(f"--video {source!r}: no frame could be decoded (corrupt or empty)")
@@ -201,7 +221,7 @@ def read_video(
         raise InferInputError(f"--video {source!r}: frames differ in size {sorted(sizes)}")
     pairs = [_resize_pair(rgb, image_size, display_size) for rgb in rgbs]
     return Video(
-        name=name,
+        name=video_name(source),
         source=source,
         frames=np.stack([p[0] for p in pairs]),
         display=np.stack([p[1] for p in pairs]),

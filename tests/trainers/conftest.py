@@ -40,6 +40,21 @@ def tiny_config(root: Path, *extra: str):
     return patch_config(get_config("fih/synthetic_tiny", [*FAST, *run_overrides(root), *extra]))
 
 
+def tb_scalars(tb: Path) -> dict[str, dict[int, float]]:
+    """Every scalar of the TensorBoard event files under `tb`: {tag: {step: value}}."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out: dict[str, dict[int, float]] = {}
+    files = sorted(tb.rglob("events.out.tfevents.*"))
+    assert files, f"no TensorBoard event file under {tb}"
+    for path in files:
+        events = EventAccumulator(str(path), size_guidance={"scalars": 0})
+        events.Reload()
+        for tag in events.Tags()["scalars"]:
+            out.setdefault(tag, {}).update({e.step: e.value for e in events.Scalars(tag)})
+    return out
+
+
 class FIHTestKit:
     """The helpers above, handed to tests through the `kit` fixture."""
 
@@ -47,6 +62,7 @@ class FIHTestKit:
     REPO = REPO
     run_overrides = staticmethod(run_overrides)
     tiny_config = staticmethod(tiny_config)
+    tb_scalars = staticmethod(tb_scalars)
 
 
 @pytest.fixture(scope="session")

@@ -8,19 +8,9 @@ import math
 from pathlib import Path
 
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 SETTING = "habitat_baselines.fih.losses.pretrain.alignment_weight"
 
-
-def _scalars(tb: Path) -> dict[str, dict[int, float]]:
-    out: dict[str, dict[int, float]] = {}
-    for path in sorted(tb.rglob("events.out.tfevents.*")):
-        events = EventAccumulator(str(path), size_guidance={"scalars": 0})
-        events.Reload()
-        for tag in events.Tags()["scalars"]:
-            out.setdefault(tag, {}).update({e.step: e.value for e in events.Scalars(tag)})
-    return out
 
 
 def test_alignment_weight_comes_from_the_config() -> None:
@@ -48,7 +38,7 @@ def test_pretrain_update_trains_and_logs_the_alignment_term(tmp_path: Path, kit)
     settings = trainer.alignment_settings(trainer.build_policy(0))
     assert settings is not None and settings.grid == (4, 4) and settings.num_pairs == 32
     assert trainer.train() is True
-    scalars = _scalars(tmp_path / "tb")
+    scalars = kit.tb_scalars(tmp_path / "tb")
     assert set(scalars.get("loss/alignment", {})) == {1, 2}, sorted(scalars)
     for step in (1, 2):
         value = scalars["loss/alignment"][step]

@@ -8,21 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
 MODEL_STAGES = ("vggt", "sampling", "dinov3", "fusion", "llm", "heads")
 
-
-def _scalars(tb: Path) -> dict[str, dict[int, float]]:
-    out: dict[str, dict[int, float]] = {}
-    files = sorted(tb.rglob("events.out.tfevents.*"))
-    assert files, f"no TensorBoard event file under {tb}"
-    for path in files:
-        events = EventAccumulator(str(path), size_guidance={"scalars": 0})
-        events.Reload()
-        for tag in events.Tags()["scalars"]:
-            out.setdefault(tag, {}).update({e.step: e.value for e in events.Scalars(tag)})
-    return out
 
 
 def test_perf_scalars_reach_tensorboard(tmp_path: Path, kit) -> None:
@@ -34,7 +21,7 @@ def test_perf_scalars_reach_tensorboard(tmp_path: Path, kit) -> None:
         "habitat_baselines.checkpoint_interval=1",
     )
     assert FIHTrainer(config).train() is True
-    scalars = _scalars(tmp_path / "tb")
+    scalars = kit.tb_scalars(tmp_path / "tb")
 
     # every logged update (log_interval=1): its update time, the model's stages (CPU), memory
     for tag in ("perf/update_s", "perf/cpu_rss_mib", "perf/cpu_peak_rss_mib") + tuple(

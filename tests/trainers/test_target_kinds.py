@@ -8,20 +8,10 @@ import math
 from pathlib import Path
 
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 SENSOR = "habitat.task.lab_sensors.frame_heatmaps.target_kinds"
 ONE_ENV = ("habitat_baselines.fih.dagger.iterations=1", "habitat_baselines.num_environments=1")
 
-
-def _scalars(tb: Path) -> dict[str, dict[int, float]]:
-    out: dict[str, dict[int, float]] = {}
-    for path in sorted(tb.rglob("events.out.tfevents.*")):
-        events = EventAccumulator(str(path), size_guidance={"scalars": 0})
-        events.Reload()
-        for tag in events.Tags()["scalars"]:
-            out.setdefault(tag, {}).update({e.step: e.value for e in events.Scalars(tag)})
-    return out
 
 
 def test_default_is_covisibility_only(tmp_path: Path, kit) -> None:
@@ -48,7 +38,7 @@ def test_both_kinds_train_and_log_their_terms(tmp_path: Path, kit) -> None:
     assert trainer.model_config.target_kinds == ("covisibility", "camera_position")
     assert trainer.build_policy(0).model.heatmap_head.to_logits.out_channels == 2
     assert trainer.train() is True
-    s = _scalars(tmp_path / "tb")
+    s = kit.tb_scalars(tmp_path / "tb")
     cam = ("heatmap_mse", "spatial_consistency", "temporal_coherence")
     for step in (1, 2):
         for name in cam:
@@ -105,7 +95,7 @@ def test_camera_positions_alone_train(tmp_path: Path, kit) -> None:
     trainer = FIHTrainer(config)
     assert trainer.model_config.target_kinds == ("camera_position",)
     assert trainer.train() is True
-    s = _scalars(tmp_path / "tb")
+    s = kit.tb_scalars(tmp_path / "tb")
     assert "loss/heatmap_mse" not in s and "loss/heatmap_mse_camera_position" in s
     assert all(math.isfinite(v) for v in s["loss/total"].values())
     assert set(s["loss/action"]) == {1, 2}
