@@ -53,4 +53,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_sim.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check habitat_fih tests tests_habitat_sim benchmarks
+	$(VENV)/bin/ruff check habitat_fih tests tests_habitat_sim benchmarks _habitat_fih_autocompat.py setup.py
