@@ -48,6 +48,7 @@ from habitat_fih.infer.settings import InferInputError, InferSettings
 from habitat_fih.infer.video import Video, read_video
 from habitat_fih.models.config import FIHModelConfig
 from habitat_fih.models.factory import ComponentLoadError, build_model, build_vggt_component
+from habitat_fih.models.frame_cache import FrameCache
 from habitat_fih.models.sampling import select_keyframes
 from habitat_fih.models.sampling_scores import selection_scores
 from habitat_fih.models.spec import build_model_config, deep_merge, tokenizer_for
@@ -234,8 +235,10 @@ class InferenceEngine:
             return
         used = self.source.random_components
         if used:
-            tiny = self.source.kind == "random init" and self.config.vggt_dir is None and (
-                self.settings.model.get("preset", "tiny") == "tiny"
+            tiny = (
+                self.source.kind == "random init"
+                and self.config.vggt_dir is None
+                and (self.settings.model.get("preset", "tiny") == "tiny")
             )
             self._note(
                 RANDOM_TINY_NOTE
@@ -361,6 +364,8 @@ class InferenceEngine:
             poses = sidecar_pose_encodings(self.sidecar, video.indices)  # [N, 9]
         out_maps: list[FrameMaps] = []
         scores: dict[str, float] = {}
+        # --current-frame all: per-frame work done once over the video's prefixes
+        caches = [FrameCache(self.config.frame_cache_capacity)] if self.config.frame_cache else None
         try:
             for c in self._progress(currents, f"{video.name}: model"):
                 n = c + 1
@@ -370,6 +375,7 @@ class InferenceEngine:
                     indices[None, :n].to(self.device),
                     [instruction],
                     None if poses is None else poses[None, :n].to(self.device),
+                    caches=caches,
                 )
                 valid = out.keyframe_valid[0].cpu()
                 keys = out.keyframe_indices[0].cpu()[valid].tolist()

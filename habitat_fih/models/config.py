@@ -56,6 +56,11 @@ __all__ = [
 
 LLM_MODES: tuple[str, ...] = ("frozen", "lora", "full")
 _AUTOCAST_DTYPES: tuple[str, ...] = ("bfloat16", "float16")
+#: How VGGT's global attention sees the history (`FIHModelConfig.vggt_history`).
+VGGT_HISTORIES: tuple[str, ...] = ("full", "causal_cache")
+#: Which VGGT heads `FIHModel.forward` runs (`FIHModelConfig.vggt_heads`).
+VGGT_HEAD_CHOICES: tuple[str, ...] = ("needed", "all")
+
 #: Camera sources of the heatmap head's frustum prior (`FIHModelConfig.geometry_prior`).
 GEOMETRY_PRIORS: tuple[str, ...] = ("none", "vggt", "input")
 
@@ -350,6 +355,24 @@ class FIHModelConfig:
             ``camera_position``); the first is `FIHOutput.heatmap_logits`. The trainer sets it
             from ``habitat_baselines.fih.collection.target_kind``. Checkpoints written before
             this field existed load as ``("covisibility",)``.
+        vggt_history: how VGGT's global attention sees the frame history. ``"full"``
+            (VGGT as released, default): every frame attends to every other, so each step
+            re-runs the aggregator over the whole history (the per-frame patch embedding and
+            DINOv3 features are still computed once per frame across the steps of an episode,
+            `habitat_fih.models.frame_cache.FrameCache`). ``"causal_cache"``: frame j attends
+            only to the first frame and the `vggt_cache_window` frames before it, in training
+            (a block-causal mask) and at acting time, where each frame is aggregated once, when
+            it arrives, against a per-block key / value cache
+            (`habitat_fih.models.vggt.streaming`): a step costs one frame's VGGT.
+        vggt_cache_window: W of ``"causal_cache"`` (the design's 32-frame memory: 31).
+        vggt_heads: VGGT heads run by `FIHModel.forward`: ``"needed"`` (default) runs the
+            point head (keyframe sampling reads the world points) and the camera head only when
+            `geometry_prior` is ``"vggt"``; ``"all"`` also fills `FIHOutput.depth` / `pose_enc`.
+        frame_cache: agents acting step by step (the trainer's `PolicyAgent`, `fih-infer
+            --current-frame all`) keep a `FrameCache` per environment / video (True, default);
+            False recomputes everything each step (for comparison).
+        frame_cache_capacity: frames whose per-frame work a `FrameCache` keeps (least recently
+            used dropped), per environment.
     """
 
     vggt: VGGTConfig = field(default_factory=VGGTConfig.vggt_1b)
@@ -382,6 +405,11 @@ class FIHModelConfig:
     geometry_prior: str = "none"
     prior_inverse_depths: tuple[float, ...] = (2.0, 1.0, 0.5, 0.25, 0.0)
     target_kinds: tuple[str, ...] = ("covisibility",)
+    vggt_history: str = "full"
+    vggt_cache_window: int = 31
+    vggt_heads: str = "needed"
+    frame_cache: bool = True
+    frame_cache_capacity: int = 64
 
     def __post_init__(self) -> None:
         for name, cls in _SUB_CONFIGS.items():
@@ -471,6 +499,23 @@ class FIHModelConfig:
             and self.target_kinds == tuple(k for k in HEATMAP_KINDS if k in self.target_kinds),
             f"FIHModelConfig.target_kinds must be a non-empty subset of {list(HEATMAP_KINDS)} in "
             f"that order, got {list(self.target_kinds)}",
+        )
+        _require(
+            self.vggt_history in VGGT_HISTORIES,
+            f"FIHModelConfig.vggt_history must be one of {VGGT_HISTORIES}, "
+            f"got {self.vggt_history!r}",
+        )
+        for name in ("vggt_cache_window", "frame_cache_capacity"):
+            value = getattr(self, name)
+            low = 0 if name == "vggt_cache_window" else 1
+            _require(
+                isinstance(value, int) and not isinstance(value, bool) and value >= low,
+                f"FIHModelConfig.{name} must be an int >= {low}, got {value!r}",
+            )
+        _require(
+            self.vggt_heads in VGGT_HEAD_CHOICES,
+            f"FIHModelConfig.vggt_heads must be one of {VGGT_HEAD_CHOICES}, "
+            f"got {self.vggt_heads!r}",
         )
         if self.gradient_checkpointing:
             self.vggt.gradient_checkpointing = True

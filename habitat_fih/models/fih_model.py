@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -46,10 +46,12 @@ from torch import Tensor, nn
 
 from habitat_fih.models.config import FIHModelConfig, StageSpec
 from habitat_fih.models.dinov3_backbone import DINOv3Backbone
+from habitat_fih.models.frame_cache import FrameCache
 from habitat_fih.models.fusion import SpatialFusion
 from habitat_fih.models.geometry_prior import frustum_prior
 from habitat_fih.models.heads.action import ActionHead
 from habitat_fih.models.heads.heatmap import FrameIndexedHeatmapHead, HeatmapOutput
+from habitat_fih.models.history_encoding import encode_dinov3, encode_history
 from habitat_fih.models.losses import STAGES, kind_suffix
 from habitat_fih.models.qwen_vl_backbone import QwenVLBackbone
 from habitat_fih.models.sampling import select_keyframes
@@ -74,7 +76,6 @@ COMPONENTS: tuple[str, ...] = (
 StageHook = Callable[[str], AbstractContextManager[Any]]
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
-_GEOMETRY_KEYS = ("pose_enc", "depth", "depth_conf", "world_points", "world_points_conf")
 
 
 @dataclass
@@ -186,9 +187,7 @@ class FIHModel(nn.Module):
         self._check_dims()
         hidden = qwen.hidden_size
         self.fusion = SpatialFusion(config.fusion)
-        prior_channels = (
-            len(config.prior_inverse_depths) if config.geometry_prior != "none" else 0
-        )
+        prior_channels = len(config.prior_inverse_depths) if config.geometry_prior != "none" else 0
         self.heatmap_head = FrameIndexedHeatmapHead(
             replace(
                 config.heatmap,
@@ -430,41 +429,6 @@ class FIHModel(nn.Module):
         )
         return flat.reshape(b, s, 3, size, size)  # [B, S, 3, R, R]
 
-    def _run_vggt(self, frames: Tensor, frame_mask: Tensor) -> tuple[dict[str, Tensor], Tensor]:
-        """VGGT over each sample's valid frames, grouped by their count.
-
-        Returns padded geometry ([B, S, ...], zeros at invalid slots) and the patch tokens of
-        layer `config.vggt_layer` as [B, S, gh, gw, 2C].
-        """
-        b, s, _, h, w = frames.shape
-        p = self.config.vggt.patch_size
-        gh, gw = h // p, w // p
-        device = frames.device
-        counts = frame_mask.sum(1).tolist()
-        geometry: dict[str, Tensor] = {}
-        tokens_out: Tensor | None = None
-        for n in sorted(set(counts)):
-            rows = [i for i, c in enumerate(counts) if c == n]
-            slots = torch.stack([frame_mask[i].nonzero().flatten() for i in rows])  # [b_g, n]
-            row_t = torch.tensor(rows, device=device)
-            group = frames[row_t[:, None], slots]  # [b_g, n, 3, H, W]
-            out = self.vggt(group)
-            layer = out["aggregated_tokens"][self.config.vggt_layer]  # [b_g, n, P, 2C]
-            patches = layer[:, :, out["patch_start_idx"] :]  # [b_g, n, gh*gw, 2C]
-            patches = patches.reshape(len(rows), n, gh, gw, -1)  # [b_g, n, gh, gw, 2C]
-            if tokens_out is None:
-                tokens_out = patches.new_zeros(b, s, gh, gw, patches.shape[-1])
-            tokens_out[row_t[:, None], slots] = patches
-            for key in _GEOMETRY_KEYS:
-                if key not in out:  # head disabled in the VGGT config
-                    continue
-                value = out[key]  # [b_g, n, ...]
-                if key not in geometry:
-                    geometry[key] = value.new_zeros(b, s, *value.shape[2:])
-                geometry[key][row_t[:, None], slots] = value
-        assert tokens_out is not None
-        return geometry, tokens_out
-
     def _select(
         self, geometry: dict[str, Tensor], frame_mask: Tensor, frame_indices: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
@@ -538,6 +502,7 @@ class FIHModel(nn.Module):
         frame_indices: Tensor | None,
         instructions: list[str],
         camera_poses: Tensor | None = None,
+        caches: Sequence[FrameCache] | None = None,
     ) -> FIHOutput:
         """Predict per-keyframe heatmaps on the current view and action logits.
 
@@ -552,6 +517,10 @@ class FIHModel(nn.Module):
             camera_poses: [B, S, 9] pose encoding (VGGT's absT_quaR_FoV, any common world
                 frame) of every slot; required when config.geometry_prior == "input", ignored
                 otherwise.
+            caches: one `FrameCache` per sample when acting step by step (inference only:
+                refused while autograd records): per-frame work (VGGT's patch embedding or,
+                with ``vggt_history: causal_cache``, the whole causal VGGT; DINOv3) is reused
+                across calls. None = everything computed from the frames.
 
         Returns:
             `FIHOutput` (its docstring lists every field and shape): keyframe_indices [B, K],
@@ -572,6 +541,11 @@ class FIHModel(nn.Module):
             frames, frame_mask, frame_indices, instructions, camera_poses
         )
         b, s = frames.shape[:2]
+        if caches is not None:
+            if len(caches) != b:
+                raise ValueError(f"need one FrameCache per sample ({b}), got {len(caches)}")
+            if torch.is_grad_enabled():
+                raise ValueError("FrameCache is for inference: run under torch.no_grad()")
         k = cfg.num_keyframes
         vggt_dev, dino_dev, llm_dev = (
             self.device_of("vggt"),
@@ -584,7 +558,9 @@ class FIHModel(nn.Module):
             frames_v = self._resize(frames.to(vggt_dev).float())  # [B, S, 3, R, R]
             mask_v = frame_mask.to(vggt_dev)
             with self._grad(self.vggt), self._autocast(vggt_dev):
-                geometry, vggt_tokens = self._run_vggt(frames_v, mask_v)
+                geometry, vggt_tokens = encode_history(
+                    self.vggt, cfg, frames_v, mask_v, frame_indices.to(vggt_dev), caches
+                )
             # geometry: [B, S, ...]; vggt_tokens: [B, S, gh, gw, 2C]
 
         # 2. keyframes among the history -------------------------------------------------
@@ -603,7 +579,12 @@ class FIHModel(nn.Module):
         with self._stage("dinov3"):
             images = frames_v[flat_b, flat_s].to(dino_dev)  # [N, 3, R, R]
             with self._grad(self.dinov3), self._autocast(dino_dev):
-                dino_tokens = self.dinov3(images)  # [N, gh_d, gw_d, Cd]
+                keys = None
+                if caches is not None:
+                    picked = frame_indices.to(vggt_dev)[flat_b, flat_s].tolist()
+                    keys = list(zip(flat_b.tolist(), picked, strict=True))
+                dino_tokens = encode_dinov3(self.dinov3, images, keys, caches)
+                # [N, gh_d, gw_d, Cd]
 
         # 4. fusion -------------------------------------------------------------------
         with self._stage("fusion"), self._autocast(llm_dev):

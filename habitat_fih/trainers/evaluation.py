@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from habitat_fih.models.frame_cache import FrameCache
 from habitat_fih.models.geometry_prior import frustum_prior
 from habitat_fih.models.policy import FIHPolicy
 from habitat_fih.tasks.fih_task import PREDICTION_KEY
@@ -147,12 +148,31 @@ class PolicyAgent:
         self.action_source = action_source
         self.predict_heatmaps = predict_heatmaps
         self.agreement = ActionAgreement()
+        # env index -> (episode id, last step, cache); an agent lives for one rollout, so the
+        # caches never outlive the weights they were filled with
+        self._caches: dict[int, tuple[str, int, FrameCache]] = {}
+
+    def caches_for(self, views: Sequence[StepView]) -> list[FrameCache] | None:
+        """One `FrameCache` per environment (`FIHModelConfig.frame_cache`), reset when the
+        environment starts an episode (step 0, another episode, or a step back)."""
+        if not self.policy.model.config.frame_cache:
+            return None
+        capacity = self.policy.model.config.frame_cache_capacity
+        out = []
+        for view in views:
+            entry = self._caches.get(view.env_index)
+            if entry is None or entry[0] != view.episode_id or view.step <= entry[1]:
+                entry = (view.episode_id, view.step, FrameCache(capacity))
+            entry = (view.episode_id, view.step, entry[2])
+            self._caches[view.env_index] = entry
+            out.append(entry[2])
+        return out
 
     @torch.no_grad()
     def forward(self, views: Sequence[StepView]) -> tuple[list[int], Any]:
         obs = views_to_observations(views)
         obs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in obs.items()}
-        output = self.policy(obs)
+        output = self.policy.model(*self.policy.model_inputs(obs), caches=self.caches_for(views))
         logits = output.action_logits.float().cpu()
         if self.deterministic:
             actions = logits.argmax(-1)

@@ -58,9 +58,9 @@ def test_output_shapes_and_keys(model: FIHModel) -> None:
     assert out.action_logits.shape == (B, 4)
     assert out.visual_hidden.shape == out.fused_tokens.shape == (B, K + 1, t, d)
     assert out.last_hidden.shape == (B, d)
-    assert out.pose_enc.shape == (B, S, 9)
-    assert out.depth.shape == (B, S, R, R, 1)
-    assert out.depth_conf.shape == out.world_points_conf.shape == (B, S, R, R)
+    # vggt_heads "needed": the point head only (the sampler's world points)
+    assert out.pose_enc is None and out.depth is None and out.depth_conf is None
+    assert out.world_points_conf.shape == (B, S, R, R)
     assert out.world_points.shape == (B, S, R, R, 3)
     assert out.current_slot.tolist() == [S - 1] * B
     assert out.current_index.tolist() == [10 + 3 * (S - 1)] * B
@@ -278,3 +278,17 @@ def test_vggt_prior_runs_without_inputs_and_bad_values_are_named() -> None:
         FIHModelConfig.tiny(geometry_prior="gps")
     with pytest.raises(ValueError, match="prior_inverse_depths"):
         FIHModelConfig.tiny(geometry_prior="input", prior_inverse_depths=[-1.0])
+
+
+def test_all_vggt_heads_fill_depth_and_cameras() -> None:
+    model = tiny_model(vggt_heads="all").eval()
+    frames, mask, indices = batch()
+    with torch.no_grad():
+        out = model(frames, mask, indices, INSTRUCTIONS)
+        plain = tiny_model().eval()(frames, mask, indices, INSTRUCTIONS)
+    assert out.pose_enc.shape == (B, S, 9)
+    assert out.depth.shape == (B, S, R, R, 1)
+    assert out.depth_conf.shape == out.world_points_conf.shape == (B, S, R, R)
+    # the heads do not change the rest (same seed, same weights)
+    torch.testing.assert_close(out.world_points, plain.world_points)
+    torch.testing.assert_close(out.heatmap_logits, plain.heatmap_logits)

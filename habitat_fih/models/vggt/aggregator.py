@@ -10,6 +10,12 @@ grid cell (y, x) and `(0, 0)` for the special tokens.
 Step i runs `frame_blocks[i]` on [B*S, P, C] (attention within each frame) and then
 `global_blocks[i]` on [B, S*P, C] (attention across all frames); the two outputs are
 concatenated into one [B, S, P, 2C] tensor per step.
+
+`forward(..., causal_window=W)` is the causal variant (`FIHModelConfig.vggt_history:
+causal_cache`): in the global blocks frame j attends only to the first frame and frames
+j - W .. j, so a frame's tokens never depend on later frames and can be computed once, when the
+frame arrives, with a per-block key / value cache over the earlier frames
+(`habitat_fih.models.vggt.streaming.CausalVGGTStream`, the same numbers as this batched form).
 """
 
 from __future__ import annotations
@@ -20,21 +26,10 @@ from torch.utils.checkpoint import checkpoint
 
 from habitat_fih.models.vggt.config import VGGTConfig
 from habitat_fih.models.vggt.dinov2 import DinoV2
-from habitat_fih.models.vggt.layers import Block, RotaryEmbedding2D
+from habitat_fih.models.vggt.layers import Block, RopeTables, RotaryEmbedding2D
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def expand_frame_slots(tokens: Tensor, batch: int, frames: int) -> Tensor:
-    """Pick slot 0 for the first frame and slot 1 for the rest.
-
-    tokens [1, 2, K, C] -> [batch * frames, K, C].
-    """
-    first = tokens[:, :1].expand(batch, 1, *tokens.shape[2:])  # [B, 1, K, C]
-    rest = tokens[:, 1:].expand(batch, frames - 1, *tokens.shape[2:])  # [B, S-1, K, C]
-    out = torch.cat([first, rest], dim=1)  # [B, S, K, C]
-    return out.reshape(batch * frames, *tokens.shape[2:])  # [B*S, K, C]
 
 
 def patch_positions(h: int, w: int, num_special: int, device: torch.device) -> Tensor:
@@ -79,16 +74,48 @@ class Aggregator(nn.Module):
             nn.init.normal_(self.camera_token, std=1e-6)
             nn.init.normal_(self.register_token, std=1e-6)
 
-    def _run(self, block: nn.Module, x: Tensor, pos: Tensor) -> Tensor:
+    def _run(
+        self, block: nn.Module, x: Tensor, pos: RopeTables, mask: Tensor | None = None
+    ) -> Tensor:
         if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
-            return checkpoint(block, x, pos, use_reentrant=False)
-        return block(x, pos=pos)
+            return checkpoint(block, x, pos, mask, use_reentrant=False)
+        return block(x, pos=pos, attn_mask=mask)
 
-    def forward(self, images: Tensor) -> tuple[list[Tensor], int]:
+    def embed(self, images: Tensor) -> Tensor:
+        """Per-frame patch embedding: images [N, 3, H, W] in [0, 1] -> [N, h*w, C] (ImageNet
+        normalisation, then the DINOv2 embedder). Depends on each frame alone, so a caller
+        may compute it once per frame (`habitat_fih.models.frame_cache`)."""
+        mean = images.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = images.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        return self.patch_embed((images - mean) / std)  # [N, h*w, C]
+
+    def rope_tables(self, pos: Tensor) -> RopeTables:
+        """RoPE tables of positions [1, N, 2] for every block (computed once per forward)."""
+        return self.rope.tables(pos, self.frame_blocks[0].attn.head_dim, torch.float32)
+
+    def frame_tokens(self, patches: Tensor, first: Tensor) -> Tensor:
+        """Prepend the camera / register tokens: patches [N, h*w, C], first [N] bool (slot 0
+        for a sequence's first frame, slot 1 otherwise) -> [N, P, C]."""
+        pick = (~first).long()  # [N] slot index
+        camera = self.camera_token[0, pick].to(patches.dtype)  # [N, 1, C]
+        registers = self.register_token[0, pick].to(patches.dtype)  # [N, R, C]
+        return torch.cat([camera, registers, patches], dim=1)
+
+    def forward(
+        self,
+        images: Tensor,
+        patches: Tensor | None = None,
+        causal_window: int | None = None,
+    ) -> tuple[list[Tensor], int]:
         """Aggregate a batch of frame sequences.
 
         Args:
             images: [B, S, 3, H, W] in [0, 1]; H and W multiples of the patch size.
+            patches: optional precomputed `embed` output of the B*S frames [B*S, h*w, C]
+                (then `images` only gives the shapes).
+            causal_window: None (VGGT: global attention over all frames), or W >= 0: frame j
+                attends only to frame 0 and frames j - W .. j (`causal_frame_mask`), the
+                batched form of the streaming cache (`habitat_fih.models.vggt.streaming`).
 
         Returns:
             (tokens, patch_start_idx): `tokens` is a list of `depth` tensors [B, S, P, 2C]
@@ -97,24 +124,35 @@ class Aggregator(nn.Module):
         """
         B, S, _, H, W = images.shape
         h, w = H // self.patch_size, W // self.patch_size
-        mean = images.new_tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
-        std = images.new_tensor(IMAGENET_STD).view(1, 1, 3, 1, 1)
-        x = ((images - mean) / std).reshape(B * S, 3, H, W)  # [B*S, 3, H, W]
-        patches = self.patch_embed(x)  # [B*S, h*w, C]
+        if patches is None:
+            patches = self.embed(images.reshape(B * S, 3, H, W))  # [B*S, h*w, C]
         C = patches.shape[-1]
-        camera = expand_frame_slots(self.camera_token, B, S).to(patches.dtype)  # [B*S, 1, C]
-        registers = expand_frame_slots(self.register_token, B, S).to(patches.dtype)
-        tokens = torch.cat([camera, registers, patches], dim=1)  # [B*S, P, C]
+        first = (torch.arange(S, device=patches.device) == 0).repeat(B)  # [B*S]
+        tokens = self.frame_tokens(patches, first)  # [B*S, P, C]
         P = tokens.shape[1]
         pos = patch_positions(h, w, self.patch_start_idx, images.device)  # [P, 2]
-        pos_frame = pos.expand(B * S, P, 2)  # [B*S, P, 2]
-        pos_global = pos.repeat(S, 1).expand(B, S * P, 2)  # [B, S*P, 2]
+        pos_frame = self.rope_tables(pos[None])  # for [B*S, P] tokens
+        pos_global = self.rope_tables(pos.repeat(S, 1)[None])  # for [B, S*P] tokens
+        mask = None
+        if causal_window is not None:
+            frames = causal_frame_mask(S, causal_window, images.device)  # [S, S]
+            mask = frames.repeat_interleave(P, 0).repeat_interleave(P, 1)  # [S*P, S*P]
 
         outputs: list[Tensor] = []
         for frame_block, global_block in zip(self.frame_blocks, self.global_blocks, strict=True):
             tokens = self._run(frame_block, tokens.reshape(B * S, P, C), pos_frame)  # [B*S, P, C]
             frame_out = tokens.reshape(B, S, P, C)
-            tokens = self._run(global_block, tokens.reshape(B, S * P, C), pos_global)  # [B, S*P, C]
-            global_out = tokens.reshape(B, S, P, C)
+            tokens = self._run(global_block, tokens.reshape(B, S * P, C), pos_global, mask)
+            global_out = tokens.reshape(B, S, P, C)  # [B, S, P, C]
             outputs.append(torch.cat([frame_out, global_out], dim=-1))  # [B, S, P, 2C]
         return outputs, self.patch_start_idx
+
+
+def causal_frame_mask(frames: int, window: int, device: torch.device | None = None) -> Tensor:
+    """[frames, frames] bool, True where query frame j may attend key frame i: i == 0 (the
+    first frame, VGGT's reference) or j - window <= i <= j."""
+    if window < 0:
+        raise ValueError(f"causal window must be >= 0, got {window}")
+    j = torch.arange(frames, device=device)[:, None]
+    i = torch.arange(frames, device=device)[None, :]
+    return (i == 0) | ((i <= j) & (i >= j - window))

@@ -156,12 +156,18 @@ class DPTHead(nn.Module):
             ]
         )
         self.scratch = Scratch(oc, config.features, out_dim, config.hidden_channels)
+        # fixed UV embeddings by (channels, h, w, aspect, device, dtype); not state
+        self._pos_cache: dict[tuple, Tensor] = {}
 
     def _pos(self, x: Tensor, height: int, width: int) -> Tensor:
         if not self.use_pos_embed:
             return x
-        emb = uv_position_embedding(x.shape[1], x.shape[2], x.shape[3], width / height, x.device)
-        return x + 0.1 * emb.to(x.dtype)[None]
+        key = (x.shape[1], x.shape[2], x.shape[3], width / height, x.device, x.dtype)
+        emb = self._pos_cache.get(key)
+        if emb is None:  # a pure function of the key: computed once per shape and device
+            emb = uv_position_embedding(key[0], key[1], key[2], key[3], x.device).to(x.dtype)
+            self._pos_cache[key] = emb
+        return x + 0.1 * emb[None]
 
     def _decode(
         self, tokens: list[Tensor], patch_start_idx: int, height: int, width: int

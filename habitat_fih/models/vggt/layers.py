@@ -8,6 +8,8 @@ Parameter names follow the released VGGT-1B checkpoint (`norm1`, `attn.qkv`, `at
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -44,6 +46,21 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
+@dataclass(frozen=True)
+class RopeTables:
+    """cos / sin of `RotaryEmbedding2D` for one set of positions, per axis (row y, column x):
+    each [b, 1, N, head_dim / 2] (b = 1 broadcasts over the batch). Computing them once per
+    forward instead of once per block and per q / k is what keeps small models fast; the
+    numbers are those of passing the positions themselves."""
+
+    cos: tuple[Tensor, Tensor]
+    sin: tuple[Tensor, Tensor]
+
+    @property
+    def length(self) -> int:
+        return int(self.cos[0].shape[2])
+
+
 class RotaryEmbedding2D(nn.Module):
     """2D rotary position embedding over a (y, x) integer grid.
 
@@ -51,7 +68,8 @@ class RotaryEmbedding2D(nn.Module):
     `y`, the second by its column `x`. Within a half of width `d`, channel pairs
     `(i, i + d/2)` rotate by the angle `p * base ** (-2i / d)` ("rotate-half" layout). Because
     each half is an ordinary 1D RoPE, `<rope(q, p1), rope(k, p2)>` depends on `p1 - p2` only.
-    Has no parameters and no buffers (angles are computed per call from the positions).
+    Has no parameters and no buffers (angles are computed per call from the positions, or
+    given precomputed as `RopeTables`).
     """
 
     def __init__(self, base: float = 100.0) -> None:
@@ -67,24 +85,44 @@ class RotaryEmbedding2D(nn.Module):
         angles = torch.cat((angles, angles), dim=-1)[:, None]  # [B, 1, N, width]
         return angles.cos().to(dtype), angles.sin().to(dtype)
 
+    def tables(self, pos: Tensor, head_dim: int, dtype: torch.dtype) -> RopeTables:
+        """The `RopeTables` of positions pos [B, N, 2] (long, (y, x)) for heads of
+        `head_dim` channels."""
+        if head_dim % 4 != 0:
+            raise ValueError(f"2D RoPE needs head_dim divisible by 4, got {head_dim}")
+        if pos.ndim != 3 or pos.shape[-1] != 2:
+            raise ValueError(f"RoPE positions must be [B, N, 2], got {tuple(pos.shape)}")
+        y = self._cos_sin(pos[..., 0], head_dim // 2, dtype)
+        x = self._cos_sin(pos[..., 1], head_dim // 2, dtype)
+        return RopeTables(cos=(y[0], x[0]), sin=(y[1], x[1]))
+
     @staticmethod
     def _rotate_half(x: Tensor) -> Tensor:
         x1, x2 = x.chunk(2, dim=-1)
         return torch.cat((-x2, x1), dim=-1)
 
-    def forward(self, x: Tensor, pos: Tensor) -> Tensor:
-        """Rotate `x` [B, heads, N, head_dim] by positions `pos` [B, N, 2] (long, (y, x))."""
+    def forward(self, x: Tensor, pos: Tensor | RopeTables) -> Tensor:
+        """Rotate `x` [B, heads, N, head_dim] by positions `pos` [B, N, 2] (long, (y, x)) or
+        their precomputed `RopeTables`."""
         if x.shape[-1] % 4 != 0:
             raise ValueError(f"2D RoPE needs head_dim divisible by 4, got x.shape={tuple(x.shape)}")
-        if pos.shape != (x.shape[0], x.shape[2], 2):
+        if isinstance(pos, Tensor):
+            if pos.shape != (x.shape[0], x.shape[2], 2):
+                raise ValueError(
+                    f"RoPE positions must be [B, N, 2] = {(x.shape[0], x.shape[2], 2)}, "
+                    f"got {tuple(pos.shape)}"
+                )
+            pos = self.tables(pos, x.shape[-1], x.dtype)
+        elif pos.length != x.shape[2] or pos.cos[0].shape[-1] * 2 != x.shape[-1]:
             raise ValueError(
-                f"RoPE positions must be [B, N, 2] = {(x.shape[0], x.shape[2], 2)}, "
-                f"got {tuple(pos.shape)}"
+                f"RoPE tables for {pos.length} tokens of head_dim {pos.cos[0].shape[-1] * 2} do "
+                f"not fit x.shape={tuple(x.shape)}"
             )
-        half = x.shape[-1] // 2
         out = []
         for axis, part in enumerate(x.chunk(2, dim=-1)):  # axis 0: row y, axis 1: column x
-            cos, sin = self._cos_sin(pos[..., axis], half, x.dtype)
+            cos, sin = pos.cos[axis], pos.sin[axis]
+            if cos.dtype != x.dtype:
+                cos, sin = cos.to(x.dtype), sin.to(x.dtype)
             out.append(part * cos + self._rotate_half(part) * sin)
         return torch.cat(out, dim=-1)
 
@@ -112,18 +150,38 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim, bias=proj_bias)
         self.rope = rope
 
-    def forward(self, x: Tensor, pos: Tensor | None = None) -> Tensor:
-        """x [B, N, C], pos [B, N, 2] or None -> [B, N, C]."""
-        B, N, C = x.shape
+    def heads(
+        self, x: Tensor, pos: Tensor | RopeTables | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """q, k, v [B, heads, N, head_dim] of x [B, N, C] (q / k normalised and rotated)."""
+        B, N, _ = x.shape
         # [B, N, 3C] -> [3, B, heads, N, head_dim]
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         q, k = self.q_norm(q), self.k_norm(k)
         if self.rope is not None and pos is not None:
+            if isinstance(pos, Tensor):  # one table for q and k
+                if pos.shape != (B, N, 2):
+                    raise ValueError(
+                        f"RoPE positions must be [B, N, 2] = {(B, N, 2)}, got {tuple(pos.shape)}"
+                    )
+                pos = self.rope.tables(pos, self.head_dim, q.dtype)
             q, k = self.rope(q, pos), self.rope(k, pos)
-        out = F.scaled_dot_product_attention(q, k, v)  # [B, heads, N, head_dim]
-        out = out.transpose(1, 2).reshape(B, N, C)  # [B, N, C]
-        return self.proj(out)
+        return q, k, v
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None = None) -> Tensor:
+        """SDPA of q [B, heads, N, d] over k / v [B, heads, M, d] (`attn_mask` [N, M] bool,
+        True = attend, or None) and the output projection -> [B, N, C]."""
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # [B, heads, N, d]
+        B, _, N, _ = out.shape
+        return self.proj(out.transpose(1, 2).reshape(B, N, -1))  # [B, N, C]
+
+    def forward(
+        self, x: Tensor, pos: Tensor | RopeTables | None = None, attn_mask: Tensor | None = None
+    ) -> Tensor:
+        """x [B, N, C], pos [B, N, 2] (or its `RopeTables`) or None, attn_mask [N, N] bool (True = attend) or None
+        -> [B, N, C]."""
+        return self.attend(*self.heads(x, pos), attn_mask)
 
 
 class Block(nn.Module):
@@ -147,6 +205,27 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.ls2 = LayerScale(dim, layerscale_init)
 
-    def forward(self, x: Tensor, pos: Tensor | None = None) -> Tensor:
-        x = x + self.ls1(self.attn(self.norm1(x), pos=pos))
+    def forward(
+        self, x: Tensor, pos: Tensor | RopeTables | None = None, attn_mask: Tensor | None = None
+    ) -> Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x), pos=pos, attn_mask=attn_mask))
         return x + self.ls2(self.mlp(self.norm2(x)))
+
+    def forward_cached(
+        self,
+        x: Tensor,
+        pos: Tensor | RopeTables,
+        past_k: Tensor | None,
+        past_v: Tensor | None,
+        attn_mask: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The block on new tokens x [B, N, C] whose attention also sees cached keys / values
+        [B, heads, M, d] of earlier tokens (`attn_mask` [N, M + N] bool over [past, new], or
+        None = all). Returns (output [B, N, C], the new tokens' k, v [B, heads, N, d]) - the
+        same numbers as `forward` on the whole sequence for the rows of x when the mask
+        agrees."""
+        q, k, v = self.attn.heads(self.norm1(x), pos)
+        keys = k if past_k is None else torch.cat([past_k, k], dim=2)
+        values = v if past_v is None else torch.cat([past_v, v], dim=2)
+        x = x + self.ls1(self.attn.attend(q, keys, values, attn_mask))
+        return x + self.ls2(self.mlp(self.norm2(x))), k, v

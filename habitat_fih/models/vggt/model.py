@@ -8,6 +8,7 @@ Submodule names and parameter shapes match the released VGGT-1B checkpoint
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection
 
 import torch
 from torch import Tensor, nn
@@ -64,13 +65,30 @@ class VGGT(nn.Module):
             )
         return images
 
-    def forward(self, images: Tensor) -> dict[str, Tensor | list[Tensor] | int]:
+    def no_autocast(self, device_type: str) -> contextlib.AbstractContextManager[None]:
+        """The heads run in float32: autocast off where the device type has one."""
+        if torch.amp.is_autocast_available(device_type):
+            return torch.autocast(device_type=device_type, enabled=False)
+        return contextlib.nullcontext()
+
+    def forward(
+        self,
+        images: Tensor,
+        heads: Collection[str] | None = None,
+        patches: Tensor | None = None,
+        causal_window: int | None = None,
+    ) -> dict[str, Tensor | list[Tensor] | int]:
         """Predict cameras, depth and world points for each frame.
 
         Args:
             images: [S, 3, H, W] or [B, S, 3, H, W], RGB in [0, 1]; H and W multiples of the
                 patch size (14 for VGGT-1B). The first frame of each sequence defines the world
                 frame. ImageNet normalisation happens inside.
+            heads: which enabled heads to run (``camera``, ``depth``, ``point``); None = all.
+            patches: precomputed per-frame patch embeddings [B*S, h*w, C]
+                (`Aggregator.embed`), or None.
+            causal_window: None (VGGT's global attention), or the causal window W of
+                `Aggregator.forward`.
 
         Returns:
             dict with (P = 1 + registers + (H/p)*(W/p), C = embed_dim):
@@ -86,24 +104,22 @@ class VGGT(nn.Module):
         """
         images = self.check_images(images)
         height, width = images.shape[-2:]
-        tokens, patch_start_idx = self.aggregator(images)
+        tokens, patch_start_idx = self.aggregator(images, patches, causal_window)
         out: dict[str, Tensor | list[Tensor] | int] = {}
-        device_type = images.device.type
-        no_autocast = (
-            torch.autocast(device_type=device_type, enabled=False)
-            if torch.amp.is_autocast_available(device_type)
-            else contextlib.nullcontext()
-        )
-        with no_autocast:
-            if self.camera_head is not None:
+        run = {"camera", "depth", "point"} if heads is None else set(heads)
+        unknown = run - {"camera", "depth", "point"}
+        if unknown:
+            raise ValueError(f"unknown VGGT heads {sorted(unknown)}; expected camera, depth, point")
+        with self.no_autocast(images.device.type):
+            if self.camera_head is not None and "camera" in run:
                 estimates = self.camera_head(tokens)
                 out["pose_enc"] = estimates[-1]
                 out["pose_enc_list"] = estimates
-            if self.depth_head is not None:
+            if self.depth_head is not None and "depth" in run:
                 out["depth"], out["depth_conf"] = self.depth_head(
                     tokens, (height, width), patch_start_idx
                 )
-            if self.point_head is not None:
+            if self.point_head is not None and "point" in run:
                 out["world_points"], out["world_points_conf"] = self.point_head(
                     tokens, (height, width), patch_start_idx
                 )
