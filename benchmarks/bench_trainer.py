@@ -5,6 +5,13 @@ training update (batch of 8 samples x 9 frames). Prints one markdown table.
     python benchmarks/bench_trainer.py [--envs 1 2 4] [--episodes-per-env 3] [--sensors tiny|vlnce]
     python benchmarks/bench_trainer.py --envs --model full --llm 7b --device cuda   # GPU step
 
+Policy steps (issue 18): the median time of one `PolicyAgent.act` step over a synthetic episode
+(``--history-frames`` per step; ``full`` / ``causal_cache`` VGGT history, frame caches on / off)
+as a multiple of an expert-driven environment step of the 1-env collection, and collection
+steps/s with the random-init tiny policy driving every step (``--policy-envs``). On a GPU:
+``--model full --device cuda --envs --policy-envs --history-frames 33`` times the full-size
+model's step with a 32-frame history.
+
 ``--sensors tiny`` uses fih/synthetic_tiny's 64x64 RGB-D; ``vlnce`` the benchmark's VLN-CE
 sensors (RGB 224x224, depth 256x256). ``--model full`` times the main-stage update of the
 full-size random-init model (VGGT-1B and DINOv3-L frozen, LoRA on Qwen2.5-VL, fusion and heads
@@ -36,7 +43,8 @@ from habitat_fih.trainers.collector import (
     env_config,
     run_episodes,
 )
-from habitat_fih.trainers.fih_trainer import FIHTrainer, Learner
+from habitat_fih.trainers.fih_trainer import FIHTrainer
+from habitat_fih.trainers.learner import Learner
 
 
 def collection(num_envs: int, episodes_per_env: int, sensors: str) -> tuple[float, int]:
@@ -61,6 +69,99 @@ def collection(num_envs: int, episodes_per_env: int, sensors: str) -> tuple[floa
             DAggerDecider(1.0, np.random.default_rng(0), None),
             lambda: FrameHistory(32, 9),
             on_step=lambda view, _: buffer.add(view.sample((16, 16), 1.0, None)),
+        )
+    finally:
+        envs.close()
+    return stats.steps_per_second, stats.env_steps
+
+
+HISTORY_MODES = (("full", False), ("full", True), ("causal_cache", True))
+
+
+def _policy(model: str, llm: str, device: str, history: str, cache: bool, frames: int = 9):
+    """A random-init policy of fih/synthetic_tiny's model (or the full one) in a VGGT history
+    mode, with or without the per-environment frame caches."""
+    extra = [
+        f"+habitat_baselines.fih.model.overrides.vggt_history={history}",
+        f"+habitat_baselines.fih.model.overrides.frame_cache={cache}",
+        f"habitat_baselines.fih.collection.max_frames={frames}",
+    ]
+    if model == "full":
+        extra += [
+            "habitat_baselines.fih.model.preset=full",
+            f"habitat_baselines.fih.model.llm={llm}",
+            "habitat_baselines.fih.collection.frame_size=224",
+        ]
+    cfg = patch_config(get_config("fih/synthetic_tiny", extra))
+    trainer = FIHTrainer(cfg)
+    trainer.device = torch.device(device)
+    policy = trainer.build_policy(0)
+    policy.eval()
+    return trainer, policy
+
+
+def policy_step_ms(
+    model: str, llm: str, device: str, history: str, cache: bool, frames: int, steps: int
+) -> float:
+    """Median time of one policy step (PolicyAgent.act: observations -> action) over a
+    synthetic episode of `steps` random 64x64 views whose history is kept as the collector
+    keeps it (task memory of 16 frames, `frames` per sample), the first 10 steps excluded."""
+    from habitat_fih.trainers.collector import StepView
+    from habitat_fih.trainers.evaluation import PolicyAgent
+
+    trainer, policy = _policy(model, llm, device, history, cache, frames)
+    size = int(trainer.trainer_config.collection.frame_size)
+    agent = PolicyAgent(policy, torch.device(device), predict_heatmaps=False)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    rng = np.random.default_rng(0)
+    history_frames = FrameHistory(size, frames)
+    memory: list[int] = []
+    times = []
+    for t in range(steps):
+        memory = (memory + [t])[-max(16, frames) :]
+        past = np.asarray(memory[:-1], dtype=np.int64)
+        history_frames.update(t, rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), past)
+        slots = history_frames.slots(t, past)
+        poses = np.zeros((len(slots), 9), np.float32)  # straight ahead, 0.25 m per step
+        poses[:, 2], poses[:, 6], poses[:, 7:] = -0.25 * np.asarray(slots), 1.0, np.pi / 2
+        view = StepView(
+            0,
+            "synthetic",
+            t,
+            {},
+            "walk past the sofa, turn left and stop at the door",
+            1,
+            np.stack([history_frames.frames[s] for s in slots]),
+            np.asarray(slots, dtype=np.int64),
+        )
+        view.camera_poses = lambda p=poses: p  # type: ignore[method-assign]
+        sync()
+        start = time.perf_counter()
+        agent.act([view])
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[10:]) * 1e3
+
+
+def policy_collection(
+    num_envs: int, episodes_per_env: int, history: str, cache: bool, max_steps: int
+) -> tuple[float, int]:
+    """Collection steps/s with the random-init tiny policy driving every step (DAgger beta 0)
+    on fih/synthetic_tiny's sensors, each episode capped at `max_steps`."""
+    from habitat_fih.trainers.evaluation import PolicyAgent
+
+    trainer, policy = _policy("tiny", "7b", "cpu", history, cache)
+    cfg = env_config(trainer.config, "train", ["top_down_map"])
+    envs = build_vector_env(cfg, num_envs, seed=0)
+    agent = PolicyAgent(policy, torch.device("cpu"), predict_heatmaps=False)
+    try:
+        ids = envs.call_at(0, "episode_ids")[: num_envs * episodes_per_env]
+        stats = run_episodes(
+            envs,
+            ids,
+            DAggerDecider(0.0, np.random.default_rng(0), agent.act),
+            lambda: FrameHistory(32, 9),
+            max_episode_steps=max_steps,
         )
     finally:
         envs.close()
@@ -140,13 +241,55 @@ def main() -> None:
     parser.add_argument("--llm", choices=["7b", "3b"], default="7b")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument(
+        "--policy-envs",
+        type=int,
+        nargs="*",
+        default=[1, 2, 4],
+        help="env counts of the policy-driven collection (tiny model; none: skipped)",
+    )
+    parser.add_argument("--policy-steps", type=int, default=60, help="steps of the step timing")
+    parser.add_argument(
+        "--history-frames",
+        type=int,
+        default=9,
+        help="frames per policy step (history + current; 33 = the design's 32-frame history)",
+    )
     args = parser.parse_args()
     rows = []
+    expert_sps: dict[int, float] = {}
     for n in args.envs:
         sps, steps = collection(n, args.episodes_per_env, args.sensors)
+        expert_sps[n] = sps
         rows.append(
             f"| collection, {n} env(s), {args.sensors} sensors | {sps:.1f} steps/s ({steps} steps) |"
         )
+    for history, cache in HISTORY_MODES:
+        ms = policy_step_ms(
+            args.model,
+            args.llm,
+            args.device,
+            history,
+            cache,
+            args.history_frames,
+            args.policy_steps,
+        )
+        env_ms = (
+            f", {ms * expert_sps[1] / 1e3:.1f}x an expert-driven env step"
+            if 1 in expert_sps
+            else ""
+        )
+        rows.append(
+            f"| {args.model} policy step, {args.history_frames} frames, {history}, "
+            f"cache {'on' if cache else 'off'} | {ms:.1f} ms median{env_ms} |"
+        )
+    for n in args.policy_envs if args.model == "tiny" else []:
+        for history, cache in HISTORY_MODES:
+            sps, steps = policy_collection(n, args.episodes_per_env, history, cache, 50)
+            rows.append(
+                f"| collection, {n} env(s), policy driving, {history}, cache "
+                f"{'on' if cache else 'off'} | {sps:.1f} steps/s ({steps} steps) |"
+            )
     u = update_time(args.model, args.llm, args.device, args.repeats)
     name = f"{args.model} model{' ' + args.llm if args.model == 'full' else ''} update"
     rows.append(

@@ -8,7 +8,8 @@ habitat-sim (it imports habitat_fih, hence the import compatibility layer, first
 works too: the ``--local-rank=<i>`` (or ``--local_rank``) argument that launcher adds without
 ``--use-env`` is taken off the command line before Hydra reads it (Hydra would reject it) and
 becomes ``LOCAL_RANK`` when the environment does not already hold it (torchrun and the launcher
-set it; `habitat_fih.trainers.distributed` reads it).
+set it; `habitat_fih.trainers.distributed.strip_launcher_args`, which also describes torchrun
+and SLURM ``srun``).
 
 Config names resolve in habitat-fih's configs (``configs/habitat/``) and habitat's own. Bad
 input (a config value out of range, an unreadable data or checkpoint file, a run folder another
@@ -32,6 +33,7 @@ from habitat_baselines.run import execute_exp
 from omegaconf import DictConfig
 
 import habitat_fih.trainers  # noqa: F401  (registers the fih trainer + its config)
+from habitat_fih.trainers.distributed import strip_launcher_args
 from habitat_fih.trainers.inputs import FIHRunError
 from habitat_fih.utils.folder_lock import RunFolderLockedError
 
@@ -40,33 +42,7 @@ from habitat_fih.utils.folder_lock import RunFolderLockedError
 #: FIH_TRACEBACK=1 for the traceback). Every other exception keeps Hydra's full report.
 USER_ERRORS = (ValueError, FileNotFoundError, RunFolderLockedError, FIHRunError)
 
-
-_LOCAL_RANK_FLAGS = ("--local-rank", "--local_rank")
-
-
-def strip_launcher_args(argv: list[str], environ: dict[str, str] | os._Environ) -> list[str]:
-    """`argv` without ``torch.distributed.launch``'s ``--local-rank=<i>`` / ``--local-rank <i>``
-    (either spelling); the value becomes ``environ["LOCAL_RANK"]`` unless that is already set.
-
-    Raises:
-        ValueError: the flag without an integer value.
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        flag, _, value = arg.partition("=")
-        if flag in _LOCAL_RANK_FLAGS:
-            if not value:
-                value = argv[i + 1] if i + 1 < len(argv) else ""
-                i += 1
-            if not value.isdigit():
-                raise ValueError(f"{flag} needs an integer local rank, got {value!r}")
-            environ.setdefault("LOCAL_RANK", value)
-        else:
-            out.append(arg)
-        i += 1
-    return out
+__all__ = ["USER_ERRORS", "main", "strip_launcher_args"]
 
 
 @hydra.main(

@@ -74,7 +74,7 @@ def fmt(value: Any) -> str:
 
 def save_untrained(trainer: FIHTrainer, path: str) -> None:
     """The same seed's random init, saved as a checkpoint (the 'untrained' row)."""
-    policy = trainer.build_policy(int(trainer.fcfg.seed))
+    policy = trainer.build_policy(int(trainer.trainer_config.seed))
     atomic_save(
         {
             "model": model_state(policy.model, trainer.model_config),
@@ -189,10 +189,11 @@ def main(argv: list[str] | None = None) -> None:
         for name, tag, _ in chosen:
             rows.setdefault(name, {})[split] = results[tag]
 
-    fc = trainer.fcfg
-    stages = [dict(e) for e in fc.schedule] or [{"stage": fc.stage}]
+    trainer_config = trainer.trainer_config
+    stages = [dict(e) for e in trainer_config.schedule] or [{"stage": trainer_config.stage}]
+
     def dagger(entry: dict[str, Any], key: str) -> Any:
-        return entry.get("dagger", {}).get(key, fc.dagger[key])
+        return entry.get("dagger", {}).get(key, trainer_config.dagger[key])
 
     recipe = ", ".join(
         f"{e['stage']} ({dagger(e, 'iterations')} it x {dagger(e, 'updates_per_iteration')} "
@@ -200,9 +201,9 @@ def main(argv: list[str] | None = None) -> None:
         for e in stages
     )
     lines = [
-        f"Config {args.config} {' '.join(args.set)}: {recipe}, DAgger p {fc.dagger.p}, lr "
-        f"{fc.optim.lr}; training {train_s / 60:.1f} min on CPU; {args.eval_episodes} "
-        f"episodes per split, step cap {fc.collection.max_episode_steps}.",
+        f"Config {args.config} {' '.join(args.set)}: {recipe}, DAgger p {trainer_config.dagger.p}, lr "
+        f"{trainer_config.optim.lr}; training {train_s / 60:.1f} min on CPU; {args.eval_episodes} "
+        f"episodes per split, step cap {trainer_config.collection.max_episode_steps}.",
         "",
         *table(with_paired_rows(rows), splits),
     ]

@@ -187,6 +187,10 @@ class FIHTrainerConfig:
             --pretrain_checkpoint); ignored when resuming this run.
         seed: seeds the model init, episode assignment, DAgger coin flips and sampling.
         device: ``auto`` (cuda:local_rank if available, else cpu), ``cpu`` or ``cuda``.
+        torch_threads: torch's intra-op threads in the trainer process: 0 (auto) = 1 on CPU
+            (torch's default of every core spins against the environment workers: 22x slower
+            policy steps measured on a loaded 2-core machine) and torch's default on CUDA;
+            N > 0 sets N (`habitat_fih.utils.threads`).
         losses: per-stage loss overrides, e.g. ``{main: {action_weight: 2.0}}``.
         stop_after_updates: stop (as if killed) after this many updates of this process
             (-1 = never); the run continues with the same command (resume).
@@ -212,6 +216,7 @@ class FIHTrainerConfig:
     pretrained_checkpoint: str = ""
     seed: int = 1
     device: str = "auto"
+    torch_threads: int = 0
     model: FIHModelSpecConfig = field(default_factory=FIHModelSpecConfig)
     losses: dict[str, Any] = field(default_factory=dict)
     dagger: DAggerConfig = field(default_factory=DAggerConfig)

@@ -31,6 +31,28 @@ Stages (:func:`compute_stage_loss`):
 The document gives no numbers for the pretraining and main-trainer weights; the defaults here
 (pretrain 1.0 / 0.1 / 0.5, main 1.0 / 0.3 / 0.6 / 1.0) are our choice.
 
+Logged term (``loss/<term>`` in TensorBoard) -> function -> weight (``<stage>_weight`` in the
+stage's config):
+
+========================  ===================================  ==============================
+``heatmap_ce``            :func:`gaussian_heatmap_ce_loss`     pretrain ``heatmap``
+``smoothness``            :func:`smoothness_loss`              pretrain ``smoothness``
+``alignment``             :func:`feature_alignment_loss`       pretrain ``alignment``
+``heatmap_mse``           :func:`frame_indexed_mse_loss`       finetune / main ``heatmap``
+``distinctness``          :func:`distinctness_loss`            finetune ``distinctness``
+``temporal``              :func:`temporal_consistency_loss`    finetune ``temporal``
+``spatial_reasoning``     :func:`spatial_reasoning_loss`       finetune ``spatial_reasoning``
+                          (the map-entropy term)
+``spatial_consistency``   :func:`spatial_consistency_loss`     main ``spatial_consistency``
+``temporal_coherence``    :func:`temporal_consistency_loss`    main ``temporal_coherence``
+``heatmap_distribution``  :func:`sigmoid_distribution_ce_loss` main ``heatmap_distribution``
+``action``                :func:`action_loss`                  finetune / main ``action``
+========================  ===================================  ==============================
+
+The action term's per-step VLN-CE inflection weights follow one rule: :func:`inflection_weight`
+(one step, as the trainer's collection weights each sample) and :func:`inflection_weights`
+(whole sequences).
+
 Target kinds (`HEATMAP_KINDS`): a model may predict several maps per keyframe, one per kind
 (``covisibility``, and ``camera_position``: a Gaussian at the keyframe camera's projection on
 the current view, valid only where that camera is IN_VIEW). Every map term of a stage (all but
@@ -60,16 +82,17 @@ __all__ = [
     "MainLossConfig",
     "PretrainLossConfig",
     "action_loss",
-    "adjacent_consistency_loss",
     "compute_stage_loss",
     "distinctness_loss",
     "feature_alignment_loss",
     "frame_indexed_mse_loss",
     "gaussian_heatmap_ce_loss",
+    "inflection_weight",
     "inflection_weights",
     "kind_suffix",
     "sigmoid_distribution_ce_loss",
     "smoothness_loss",
+    "spatial_consistency_loss",
     "spatial_reasoning_loss",
     "temporal_consistency_loss",
 ]
@@ -207,7 +230,7 @@ class MainLossConfig:
 
     Attributes:
         heatmap_weight: frame-indexed MSE (as fine-tuning's a).
-        spatial_consistency_weight: :func:`adjacent_consistency_loss` — adjacent keyframes'
+        spatial_consistency_weight: :func:`spatial_consistency_loss` — adjacent keyframes'
             per-pixel map change must follow the targets' change.
         temporal_coherence_weight: :func:`temporal_consistency_loss` (fine-tuning's c).
         temporal_target_norm: its target norm (0.5).
@@ -546,7 +569,8 @@ def spatial_reasoning_loss(
     entropy_target: float | None = None,
     entropy_target_fraction: float = 0.72,
 ) -> Tensor:
-    """Fine-tuning d: ``(H(softmax(map)) - target)^2`` averaged over valid maps.
+    """Fine-tuning d, spatial reasoning — the entropy term: ``(H(softmax(map)) - target)^2``
+    averaged over valid maps.
 
     ``H = -sum p log p`` in nats over the flattened map, in ``[0, ln(h*w)]``. The document fixes
     the target at 6.0, which only suits 64x64 maps (``ln 4096 = 8.32``, 6.0 ≈ 72 %); at 16x16
@@ -574,10 +598,10 @@ def spatial_reasoning_loss(
 # --------------------------------------------------------------------------- main trainer
 
 
-def adjacent_consistency_loss(
+def spatial_consistency_loss(
     logits: Tensor, targets: Tensor, valid: Tensor | None = None
 ) -> Tensor:
-    """Spatial consistency between adjacent keyframes, anchored to the geometry.
+    """Main-stage spatial consistency between adjacent keyframes, anchored to the geometry.
 
     For consecutive valid slots ``k, k + 1``: the per-pixel change of the predicted sigmoid
     maps must follow the change of the targets,
@@ -599,10 +623,26 @@ def adjacent_consistency_loss(
 # --------------------------------------------------------------------------- actions
 
 
+def inflection_weight(
+    previous_action: int | None, action: int, inflection_coef: float = 3.2
+) -> float:
+    """VLN-CE inflection weight of ONE step, given the expert action of the step before it
+    (None at an episode's first step): the rule of :func:`inflection_weights`, for a sample
+    weighted while its episode is still running (the trainer's collection).
+
+    A step is an inflection when its expert action differs from the previous step's; the
+    first step always counts (VLN-CE prepends a 1). Inflections weigh ``inflection_coef``,
+    other steps 1.
+    """
+    inflection = previous_action is None or previous_action != action
+    return float(inflection_coef) if inflection else 1.0
+
+
 def inflection_weights(
     actions: Tensor, mask: Tensor | None = None, inflection_coef: float = 3.2
 ) -> Tensor:
-    """VLN-CE inflection weights of expert action sequences.
+    """VLN-CE inflection weights of expert action sequences (:func:`inflection_weight` of
+    every step; tested to agree).
 
     A step is an inflection when its expert action differs from the previous step's; the
     first step always counts (VLN-CE prepends a 1). Inflections weigh ``inflection_coef``,
@@ -754,7 +794,7 @@ def _map_terms(
             )
         terms["spatial_consistency"] = (
             cfg.spatial_consistency_weight,
-            adjacent_consistency_loss(logits, maps, valid),
+            spatial_consistency_loss(logits, maps, valid),
         )
         terms["temporal_coherence"] = (
             cfg.temporal_coherence_weight,

@@ -2,7 +2,8 @@
 
 A thin adapter: it turns a batch of habitat observations into `FIHModel` inputs, returns the
 model's action logits and per-keyframe heatmaps, picks one action per environment (`act`) and,
-when targets are in the observations, the stage loss. The policy is stateless — the frame
+when targets are in the observations, the stage loss (`stage_loss`, the one loss path: used by
+`evaluate_loss` and by the trainer's `Learner`). The policy is stateless — the frame
 history travels in the observations — so it has no recurrent state.
 
 Observation keys (names configurable through `FIHPolicyConfig`):
@@ -386,10 +387,33 @@ class FIHPolicy(nn.Module, Policy):
         targets["align_mask"] = mask.to(output.heatmap_logits.device)
         return preds, targets
 
+    def stage_loss(
+        self, observations: Mapping[str, Any], output: FIHOutput, stage: str
+    ) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
+        """The stage loss of a forward's `output` against the targets in `observations`.
+
+        habitat-fih's one loss path: `evaluate_loss` scores its own forward with it, the
+        trainer's `Learner` a forward it ran through DDP (`habitat_fih.trainers.learner`).
+        `loss_inputs` then `compute_stage_loss` with this policy's `LossConfig`.
+
+        Returns:
+            (total loss, logged terms, the targets it was computed on — `loss_inputs`'s second
+            part, e.g. for logging the maps' quality).
+
+        Raises:
+            ValueError: an unknown `stage`, or `loss_inputs`'s errors.
+            KeyError: `loss_inputs`'s, or a weighted term's missing input (`compute_stage_loss`).
+        """
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+        preds, targets = self.loss_inputs(observations, output, stage)
+        total, terms = compute_stage_loss(stage, preds, targets, self.policy_config.losses)
+        return total, terms, targets
+
     def evaluate_loss(
         self, observations: Mapping[str, Any], stage: str | None = None
     ) -> tuple[FIHOutput, Tensor, dict[str, Tensor]]:
-        """Forward plus the stage loss against the targets in `observations`.
+        """Forward plus the stage loss against the targets in `observations` (`stage_loss`).
 
         Args:
             observations: must hold the target heatmaps (see the module docstring) and, in
@@ -403,10 +427,7 @@ class FIHPolicy(nn.Module, Policy):
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
         output = self(observations)
-        preds, targets = self.loss_inputs(observations, output, stage)
-        if "actions" not in targets:
-            preds.pop("action_logits")
-        total, terms = compute_stage_loss(stage, preds, targets, self.policy_config.losses)
+        total, terms, _ = self.stage_loss(observations, output, stage)
         return output, total, terms
 
     @torch.no_grad()

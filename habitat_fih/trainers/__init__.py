@@ -1,6 +1,13 @@
 """The ``fih`` trainer and its parts: collection (VectorEnv + DAgger), replay buffer,
 checkpoints, evaluation, baselines and distributed set-up.
 
+``fih_trainer`` holds `FIHTrainer` (the loop) and points to the rest: ``learner`` (the update
+step), ``resume`` (exact resume), ``stages`` (per-stage settings, ``fih.schedule``),
+``collection_runs`` / ``eval_runs`` (one DAgger iteration's collection; evaluation runs),
+``config_checks`` / ``settings`` (checks before anything starts), ``collector`` / ``buffer`` /
+``correspondences`` (environments, samples), ``checkpoint``, ``distributed``, ``evaluation`` /
+``baselines`` (agents and scores).
+
 Importing this package is cheap and safe from ``habitat_fih/__init__.py``: it stores
 ``habitat_baselines/habitat_baselines_fih_config_base`` in Hydra's ConfigStore and registers
 ``fih`` with habitat-baselines' trainer registry through a light proxy; the trainer module (and

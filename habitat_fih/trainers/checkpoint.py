@@ -2,16 +2,17 @@
 
 - `atomic_save` / `atomic_write_json`: write to a temporary file in the target directory,
   fsync, then ``os.replace`` — a run killed at any moment leaves either the old or the new file.
-- Model checkpoints ``ckpt.{i}.pth`` hold ``{"model": state, "model_config": dict, "stage",
-  "update", "iteration", "config"}``. Weights loaded from a local checkpoint directory (VGGT with
-  ``vggt_dir``, DINOv3 with ``dinov3.pretrained_dir``, Qwen's base weights with
-  ``qwen.pretrained_dir``; LoRA adapters are always kept) are left out: they are re-read from
-  those directories — unless the component is trained in some stage of the model config
-  (``train_vggt``, ``train_dinov3``, ``llm: full``) or its weights came from an earlier fih
-  checkpoint, in which case they are saved like every other weight.
-- The resume state (``.resume_state.pth`` in the checkpoint folder) adds the optimiser,
-  scheduler, DAgger iteration, counters, the RNG states (python, numpy, torch, the trainer's
-  generators) and optionally the replay buffer.
+- Model checkpoints ``ckpt.{i}.pth`` (`save_model_checkpoint`) hold ``{"model": state,
+  "model_config": dict, "stage", "update", "iteration", "config"}``. Weights loaded from a local
+  checkpoint directory (VGGT with ``vggt_dir``, DINOv3 with ``dinov3.pretrained_dir``, Qwen's
+  base weights with ``qwen.pretrained_dir``; LoRA adapters are always kept) are left out: they
+  are re-read from those directories — unless the component is trained in some stage of the
+  model config (``train_vggt``, ``train_dinov3``, ``llm: full``) or its weights came from an
+  earlier fih checkpoint, in which case they are saved like every other weight.
+- The resume state (``.resume_state.pth`` in the checkpoint folder; written and read by
+  `habitat_fih.trainers.resume`) adds the optimiser, scheduler and fp16 grad scaler, DAgger
+  iteration, counters, the RNG states (python, numpy, torch, the trainer's generators) and
+  optionally the replay buffer.
 - `load_model_weights` raises one `IncompatibleCheckpointError` naming missing / unexpected /
   mis-shaped keys and differing model-config entries.
 """
@@ -44,6 +45,7 @@ __all__ = [
     "load_model_weights",
     "model_state",
     "rng_state",
+    "save_model_checkpoint",
     "set_rng_state",
     "unreadable_checkpoints",
 ]
@@ -151,6 +153,29 @@ def model_state(model: nn.Module, config: FIHModelConfig) -> dict[str, torch.Ten
     }
 
 
+def save_model_checkpoint(
+    folder: str,
+    index: int,
+    model: nn.Module,
+    model_config: FIHModelConfig,
+    info: dict[str, Any],
+    keep: int = -1,
+) -> str:
+    """Write ``{folder}/ckpt.{index}.pth`` atomically: the model's weights (`model_state`), its
+    config and `info` (``stage``, ``update``, ``iteration``, ``config``: the experiment config as
+    plain containers); then delete all but the newest `keep` checkpoints of the folder (`keep`
+    <= 0 keeps every one). Returns the path."""
+    path = os.path.join(folder, f"ckpt.{index}.pth")
+    atomic_save(
+        {"model": model_state(model, model_config), "model_config": model_config.to_dict(), **info},
+        path,
+    )
+    if keep > 0:
+        for old in list_checkpoints(folder)[:-keep]:
+            os.remove(old)
+    return path
+
+
 def _config_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
@@ -169,6 +194,14 @@ _PATH_KEYS = (
     "device_allocation",
     "stages",
     "gradient_checkpointing",
+    # how the history is run / cached at acting time, not what the weights are: a checkpoint
+    # trained with one VGGT history mode can be evaluated with the other
+    # (`FIHModelConfig.vggt_history`; README, "Incremental per-step inference")
+    "vggt_history",
+    "vggt_cache_window",
+    "vggt_heads",
+    "frame_cache",
+    "frame_cache_capacity",
 )
 
 

@@ -155,9 +155,10 @@ class PolicyAgent:
     def caches_for(self, views: Sequence[StepView]) -> list[FrameCache] | None:
         """One `FrameCache` per environment (`FIHModelConfig.frame_cache`), reset when the
         environment starts an episode (step 0, another episode, or a step back)."""
-        if not self.policy.model.config.frame_cache:
+        config = getattr(getattr(self.policy, "model", None), "config", None)
+        if config is None or not config.frame_cache:  # (a stand-in policy has no model)
             return None
-        capacity = self.policy.model.config.frame_cache_capacity
+        capacity = config.frame_cache_capacity
         out = []
         for view in views:
             entry = self._caches.get(view.env_index)
@@ -172,7 +173,11 @@ class PolicyAgent:
     def forward(self, views: Sequence[StepView]) -> tuple[list[int], Any]:
         obs = views_to_observations(views)
         obs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in obs.items()}
-        output = self.policy.model(*self.policy.model_inputs(obs), caches=self.caches_for(views))
+        caches = self.caches_for(views)
+        if caches is None:
+            output = self.policy(obs)
+        else:
+            output = self.policy.model(*self.policy.model_inputs(obs), caches=caches)
         logits = output.action_logits.float().cpu()
         if self.deterministic:
             actions = logits.argmax(-1)

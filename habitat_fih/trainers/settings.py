@@ -73,42 +73,51 @@ TARGET_KIND_CHOICES: dict[str, tuple[str, ...]] = {
 
 def check_trainer_values(config: Any) -> None:
     """Range checks of ``habitat_baselines`` / ``habitat_baselines.fih`` values (see above)."""
-    hb = config.habitat_baselines
-    f = hb.fih
-    require_int("habitat_baselines.num_environments", hb.num_environments, 1)
-    d, c, o = f.dagger, f.collection, f.optim
-    p = _PREFIX
-    require_int(p + "dagger.iterations", d.iterations, 1)
-    _float_in(p + "dagger.p", d.p, 0.0, 1.0, "in [0, 1] (beta = p ** iteration)")
-    require_int(p + "dagger.episodes_per_iteration", d.episodes_per_iteration, 1)
-    require_int(p + "dagger.updates_per_iteration", d.updates_per_iteration, 1)
-    require_int(p + "collection.frame_size", c.frame_size, 1)
-    require_int(p + "collection.max_frames", c.max_frames, 1)
-    require_int(p + "collection.buffer_size", c.buffer_size, 1)
-    require_int(p + "collection.max_episode_steps", c.max_episode_steps, 1, also=(-1,))
-    kind = c.get("target_kind", "covisibility")
+    baselines_config = config.habitat_baselines
+    trainer_config = baselines_config.fih
+    require_int("habitat_baselines.num_environments", baselines_config.num_environments, 1)
+    dagger, collection, optim = (
+        trainer_config.dagger,
+        trainer_config.collection,
+        trainer_config.optim,
+    )
+    prefix = _PREFIX
+    require_int(prefix + "torch_threads", trainer_config.torch_threads, 0)
+    require_int(prefix + "dagger.iterations", dagger.iterations, 1)
+    _float_in(prefix + "dagger.p", dagger.p, 0.0, 1.0, "in [0, 1] (beta = p ** iteration)")
+    require_int(prefix + "dagger.episodes_per_iteration", dagger.episodes_per_iteration, 1)
+    require_int(prefix + "dagger.updates_per_iteration", dagger.updates_per_iteration, 1)
+    require_int(prefix + "collection.frame_size", collection.frame_size, 1)
+    require_int(prefix + "collection.max_frames", collection.max_frames, 1)
+    require_int(prefix + "collection.buffer_size", collection.buffer_size, 1)
+    require_int(
+        prefix + "collection.max_episode_steps", collection.max_episode_steps, 1, also=(-1,)
+    )
+    kind = collection.get("target_kind", "covisibility")
     if kind not in TARGET_KIND_CHOICES:
         raise ValueError(
-            f"{p}collection.target_kind must be one of {list(TARGET_KIND_CHOICES)}, got {kind!r}"
+            f"{prefix}collection.target_kind must be one of {list(TARGET_KIND_CHOICES)}, "
+            f"got {kind!r}"
         )
-    require_int(p + "optim.batch_size", o.batch_size, 1)
-    require_int(p + "optim.grad_accumulation", o.grad_accumulation, 1)
-    require_int(p + "optim.warmup_updates", o.warmup_updates, 0)
-    _float_in(p + "optim.lr", o.lr, 1e-300, math.inf, "a finite learning rate > 0")
-    _float_in(p + "optim.weight_decay", o.weight_decay, 0.0, math.inf, "finite and >= 0")
-    _float_in(p + "optim.beta1", o.beta1, 0.0, 1.0 - 1e-12, "in [0, 1)")
-    _float_in(p + "optim.beta2", o.beta2, 0.0, 1.0 - 1e-12, "in [0, 1)")
-    _float_in(p + "optim.min_lr_ratio", o.min_lr_ratio, 0.0, 1.0, "in [0, 1]")
-    _float_in(p + "optim.grad_clip", o.grad_clip, 1e-300, math.inf, "finite and > 0")
-    require_int(p + "keep_checkpoints", f.keep_checkpoints, 1, also=(-1,))
-    require_int(p + "stop_after_updates", f.stop_after_updates, 1, also=(-1,))
+    require_int(prefix + "optim.batch_size", optim.batch_size, 1)
+    require_int(prefix + "optim.grad_accumulation", optim.grad_accumulation, 1)
+    require_int(prefix + "optim.warmup_updates", optim.warmup_updates, 0)
+    _float_in(prefix + "optim.lr", optim.lr, 1e-300, math.inf, "a finite learning rate > 0")
+    _float_in(prefix + "optim.weight_decay", optim.weight_decay, 0.0, math.inf, "finite and >= 0")
+    _float_in(prefix + "optim.beta1", optim.beta1, 0.0, 1.0 - 1e-12, "in [0, 1)")
+    _float_in(prefix + "optim.beta2", optim.beta2, 0.0, 1.0 - 1e-12, "in [0, 1)")
+    _float_in(prefix + "optim.min_lr_ratio", optim.min_lr_ratio, 0.0, 1.0, "in [0, 1]")
+    _float_in(prefix + "optim.grad_clip", optim.grad_clip, 1e-300, math.inf, "finite and > 0")
+    require_int(prefix + "keep_checkpoints", trainer_config.keep_checkpoints, 1, also=(-1,))
+    require_int(prefix + "stop_after_updates", trainer_config.stop_after_updates, 1, also=(-1,))
 
 
-def resume_settings(fcfg: Any) -> dict[str, Any]:
-    """The settings of ``habitat_baselines.fih`` a resume must keep (plain containers)."""
+def resume_settings(trainer_config: Any) -> dict[str, Any]:
+    """The settings of ``habitat_baselines.fih`` (`trainer_config`) a resume must keep (plain
+    containers)."""
     out: dict[str, Any] = {}
     for key in RESUME_KEYS:
-        value = fcfg[key]
+        value = trainer_config[key]
         out[key] = (
             OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
         )

@@ -15,15 +15,16 @@ from habitat_fih.models.losses import (
     MainLossConfig,
     PretrainLossConfig,
     action_loss,
-    adjacent_consistency_loss,
     compute_stage_loss,
     distinctness_loss,
     feature_alignment_loss,
     frame_indexed_mse_loss,
     gaussian_heatmap_ce_loss,
+    inflection_weight,
     inflection_weights,
     sigmoid_distribution_ce_loss,
     smoothness_loss,
+    spatial_consistency_loss,
     spatial_reasoning_loss,
     temporal_consistency_loss,
 )
@@ -35,7 +36,7 @@ MAP_LOSSES = {
     "distinct": lambda x, t, v: distinctness_loss(x, v),
     "temporal": lambda x, t, v: temporal_consistency_loss(x, v),
     "entropy": lambda x, t, v: spatial_reasoning_loss(x, v),
-    "adjacent": lambda x, t, v: adjacent_consistency_loss(x, t, v),
+    "adjacent": lambda x, t, v: spatial_consistency_loss(x, t, v),
     "distribution": lambda x, t, v: sigmoid_distribution_ce_loss(x, t, v),
 }
 
@@ -186,18 +187,18 @@ def test_entropy_of_uniform_map_and_targets() -> None:
 # --------------------------------------------------------------------------- main trainer
 
 
-def test_adjacent_consistency_zero_when_changes_match() -> None:
+def test_spatial_consistency_zero_when_changes_match() -> None:
     t = torch.tensor([[0.2, 0.8], [0.5, 0.3]])
     t2 = torch.tensor([[0.7, 0.1], [0.4, 0.6]])
     targets = torch.stack([t, t2])[None]
     logits = torch.log(targets / (1 - targets))
-    assert adjacent_consistency_loss(logits, targets).item() == pytest.approx(0.0, abs=1e-10)
+    assert spatial_consistency_loss(logits, targets).item() == pytest.approx(0.0, abs=1e-10)
     # Predictions offset by a constant probability keep the same changes -> still 0.
     shifted = torch.log((targets - 0.05) / (1.05 - targets))
-    assert adjacent_consistency_loss(shifted, targets).item() == pytest.approx(0.0, abs=1e-10)
+    assert spatial_consistency_loss(shifted, targets).item() == pytest.approx(0.0, abs=1e-10)
     # Constant predictions: the loss is the mean squared target change.
     expected = ((t2 - t) ** 2).mean().item()
-    got = adjacent_consistency_loss(torch.zeros_like(targets), targets).item()
+    got = spatial_consistency_loss(torch.zeros_like(targets), targets).item()
     assert got == pytest.approx(expected)
 
 
@@ -212,6 +213,20 @@ def test_inflection_weights_hand_sequence() -> None:
     mask = torch.tensor([[True] * 4 + [False] * 2, [True] * 6])
     w = inflection_weights(actions, mask, inflection_coef=3.2)
     assert w.tolist()[0] == pytest.approx([3.2, 1, 3.2, 1, 0, 0])
+
+
+def test_one_step_inflection_weight_follows_the_sequence_rule() -> None:
+    """The collection's per-step weight (previous step's expert action, or None at the first
+    step) equals `inflection_weights` of the whole episode at every step."""
+    gen = torch.Generator().manual_seed(0)
+    actions = torch.randint(0, 3, (5, 12), generator=gen)  # 3 actions: many repeats and changes
+    expected = inflection_weights(actions, inflection_coef=2.5)
+    for row, episode in enumerate(actions.tolist()):
+        previous = [None, *episode[:-1]]
+        online = [inflection_weight(p, a, 2.5) for p, a in zip(previous, episode, strict=True)]
+        assert online == expected[row].tolist()
+    assert inflection_weight(None, 1, 3.2) == 3.2
+    assert inflection_weight(1, 1, 3.2) == 1.0 and inflection_weight(1, 2, 3.2) == 3.2
 
 
 def test_action_loss_vlnce_normalisation() -> None:

@@ -15,11 +15,11 @@ SETTING = "habitat_baselines.fih.losses.pretrain.alignment_weight"
 
 def test_alignment_weight_comes_from_the_config() -> None:
     from habitat_fih.models.losses import PretrainLossConfig
-    from habitat_fih.trainers.fih_trainer import _policy_config
+    from habitat_fih.trainers.stages import policy_config
 
-    assert _policy_config({}).losses.pretrain.alignment_weight == 0.5  # the design: on
+    assert policy_config({}).losses.pretrain.alignment_weight == 0.5  # the design: on
     assert PretrainLossConfig().alignment_weight == 0.5
-    got = _policy_config({"pretrain": {"alignment_weight": 0.2, "alignment_pairs": 8}})
+    got = policy_config({"pretrain": {"alignment_weight": 0.2, "alignment_pairs": 8}})
     assert (got.losses.pretrain.alignment_weight, got.losses.pretrain.alignment_pairs) == (0.2, 8)
     with pytest.raises(ValueError, match="alignment_pairs"):
         PretrainLossConfig(alignment_pairs=0)
@@ -56,7 +56,7 @@ def test_main_stage_collects_no_pairs(tmp_path: Path, kit) -> None:
     from habitat_fih.trainers.fih_trainer import FIHTrainer
 
     trainer = FIHTrainer(kit.tiny_config(tmp_path))
-    assert trainer.fcfg.stage == "main"
+    assert trainer.trainer_config.stage == "main"
     assert trainer.alignment_settings(trainer.build_policy(0)) is None
 
 

@@ -1,4 +1,5 @@
-"""A 2-process gloo DDP run of the fih `Learner` keeps both ranks' parameters identical."""
+"""A 2-process gloo DDP run of the fih `Learner` keeps both ranks' parameters identical; each
+rank's training device."""
 
 from __future__ import annotations
 
@@ -32,18 +33,28 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     from habitat_fih.models.policy import FIHPolicy
     from habitat_fih.trainers.buffer import Sample
     from habitat_fih.trainers.distributed import DistInfo, init_distributed
-    from habitat_fih.trainers.fih_trainer import Learner, _policy_config
+    from habitat_fih.trainers.learner import Learner
+    from habitat_fih.trainers.stages import policy_config
 
     assert init_distributed(DistInfo.from_env(), "auto") == "gloo"
     torch.manual_seed(0)  # same init on every rank (DDP also broadcasts rank 0's)
     cfg = FIHModelConfig.tiny()
     policy = FIHPolicy(
-        build_model(cfg, tokenizer=build_stand_in_tokenizer(cfg)), None, _policy_config({})
+        build_model(cfg, tokenizer=build_stand_in_tokenizer(cfg)), None, policy_config({})
     )
     policy.model.set_stage("main")
     from habitat_fih.config.trainer_configs import OptimConfig
 
-    optim = OptimConfig(grad_accumulation=2, lr=1e-3, weight_decay=0.01, warmup_updates=1, min_lr_ratio=0.1, grad_clip=1.0, beta1=0.9, beta2=0.999)
+    optim = OptimConfig(
+        grad_accumulation=2,
+        lr=1e-3,
+        weight_decay=0.01,
+        warmup_updates=1,
+        min_lr_ratio=0.1,
+        grad_clip=1.0,
+        beta1=0.9,
+        beta2=0.999,
+    )
     learner = Learner(policy, optim, 4, "main", torch.device("cpu"), distributed=True)
     rng = np.random.default_rng(rank)  # different data on each rank
 
@@ -75,3 +86,20 @@ def test_two_process_gloo_ddp_keeps_parameters_identical(tmp_path) -> None:
     a, b = result["gathered"]
     assert torch.equal(a, b)
     assert not torch.equal(a, result["before"])  # it did train
+
+
+def test_training_device_is_the_llms_under_a_device_allocation(monkeypatch) -> None:
+    """``cuda:local_rank`` by default; with ``device_allocation`` the LLM's device, whatever the
+    local rank (srun --gpus-per-task=3: rank 3 of a node sees its own 3 GPUs)."""
+    from habitat_fih.trainers.distributed import DistInfo, training_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    rank3 = DistInfo(rank=3, world_size=4, local_rank=3)
+    assert training_device("auto", rank3, "cuda:2") == torch.device("cuda", 2)
+    assert training_device("cuda", DistInfo(rank=1, world_size=2, local_rank=1)) == torch.device(
+        "cuda", 1
+    )
+    assert training_device("cpu", rank3, "cuda:2") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert training_device("auto", DistInfo()) == torch.device("cpu")

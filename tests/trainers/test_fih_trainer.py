@@ -223,10 +223,11 @@ def test_schedule_runs_stages_in_one_command_each_from_the_previous(
     """``fih.schedule`` = pretrain then main in one ``train()``; stopped inside the first stage
     and run again it finishes both, the main stage starting from exactly the pretrain stage's
     last checkpoint, and a third run skips the finished stages."""
-    from habitat_fih.trainers import fih_trainer
+    from habitat_fih.trainers import fih_trainer, resume
     from habitat_fih.trainers.fih_trainer import FIHTrainer
 
-    # every weight load of the trainer: (path, the model's state right after loading it)
+    # every weight load of the trainer (pretrained start, resume state): (path, the model's
+    # state right after loading it)
     loads: list[tuple[str, dict[str, torch.Tensor]]] = []
     load_model_weights = fih_trainer.load_model_weights
 
@@ -234,7 +235,8 @@ def test_schedule_runs_stages_in_one_command_each_from_the_previous(
         load_model_weights(model, checkpoint, config, path)
         loads.append((path, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}))
 
-    monkeypatch.setattr(fih_trainer, "load_model_weights", recording_load)
+    for module in (fih_trainer, resume):
+        monkeypatch.setattr(module, "load_model_weights", recording_load)
 
     schedule = (
         "habitat_baselines.fih.schedule=[{stage: pretrain, dagger: {updates_per_iteration: 3}},"

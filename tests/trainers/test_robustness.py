@@ -61,10 +61,11 @@ def test_checkpoints_keep_directory_weights_that_training_changes() -> None:
 def _learner(warmup: int = 0):
     from habitat_fih.config.trainer_configs import OptimConfig
     from habitat_fih.models.policy import FIHPolicy
-    from habitat_fih.trainers.fih_trainer import Learner, _policy_config
+    from habitat_fih.trainers.learner import Learner
+    from habitat_fih.trainers.stages import policy_config
 
     cfg = FIHModelConfig.tiny()
-    policy = FIHPolicy(_tiny_model(cfg), None, _policy_config({}))
+    policy = FIHPolicy(_tiny_model(cfg), None, policy_config({}))
     policy.model.set_stage("main")
     optim = OptimConfig(lr=1e-3, weight_decay=0.0, warmup_updates=warmup)
     return policy, Learner(policy, optim, 10, "main", torch.device("cpu"))
@@ -83,7 +84,7 @@ def _batch() -> list[Sample]:
 
 
 def test_non_finite_gradient_stops_before_the_weights_change() -> None:
-    from habitat_fih.trainers.fih_trainer import NonFiniteLossError
+    from habitat_fih.trainers.learner import NonFiniteLossError
 
     policy, learner = _learner(warmup=4)
     terms = learner.update([_batch()])
@@ -105,7 +106,7 @@ def test_resume_state_of_another_stage_is_refused(tmp_path, kit) -> None:
     (tmp_path / "ckpt").mkdir(parents=True)
     torch.save({"stage": "pretrain"}, path)
     with pytest.raises(IncompatibleCheckpointError, match=r"stage 'pretrain'.*trains stage 'main'"):
-        trainer._load_resume(None, None, {})  # type: ignore[arg-type]
+        trainer.resume_file.load(None, None, {})  # type: ignore[arg-type]
 
 
 def test_dagger_lets_only_a_stage_that_learns_actions_drive(tmp_path, kit) -> None:
@@ -233,7 +234,8 @@ def test_wandb_logging_continues_its_run_on_resume(tmp_path, kit, monkeypatch) -
 def test_wandb_writer_without_wandb_is_one_clear_error(tmp_path, kit, monkeypatch) -> None:
     from habitat_baselines.common import tensorboard_utils
 
-    from habitat_fih.trainers.fih_trainer import FIHTrainer, RunState
+    from habitat_fih.trainers.fih_trainer import FIHTrainer
+    from habitat_fih.trainers.resume import RunState
 
     monkeypatch.setattr(tensorboard_utils, "wandb", None)
     trainer = FIHTrainer(kit.tiny_config(tmp_path, "habitat_baselines.writer_type=wb"))

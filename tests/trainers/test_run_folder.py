@@ -43,6 +43,7 @@ def _listing(folder: Path) -> dict[str, tuple[int, int]]:
         (F + "dagger.p=5", F + "dagger.p"),
         ("habitat_baselines.num_environments=0", "habitat_baselines.num_environments"),
         (F + "optim.lr=-1", F + "optim.lr"),
+        (F + "torch_threads=-1", F + "torch_threads"),
     ],
 )
 def test_bad_trainer_value_is_one_error_naming_the_key(tmp_path, kit, override, key) -> None:
@@ -74,12 +75,14 @@ def test_bad_value_through_the_cli_exits_non_zero_naming_the_key(tmp_path, kit) 
 
 def _no_envs(monkeypatch) -> None:
     """Starting an environment fails the test: errors must come before any worker starts."""
-    import habitat_fih.trainers.fih_trainer as ft
+    import habitat_fih.trainers.eval_runs as eval_runs
+    import habitat_fih.trainers.fih_trainer as fih_trainer
 
     def refuse(*a, **k):
         raise AssertionError("environments were started")
 
-    monkeypatch.setattr(ft, "build_vector_env", refuse)
+    for module in (fih_trainer, eval_runs):  # training's and evaluation's environments
+        monkeypatch.setattr(module, "build_vector_env", refuse)
 
 
 def _bad_bytes(kind: str, good: bytes) -> bytes:
@@ -198,7 +201,7 @@ def test_resume_with_changed_settings_is_refused(tmp_path, kit, monkeypatch, ove
         FIHTrainer(kit.tiny_config(tmp_path, override, F + "resume_with_changed_settings=true")),
     ):
         with pytest.raises(Exception) as err:
-            t._load_resume(None, None, {})  # type: ignore[arg-type]
+            t.resume_file.load(None, None, {})  # type: ignore[arg-type]
         assert not isinstance(err.value, ResumeSettingsError)
 
 

@@ -18,7 +18,7 @@ def test_default_is_covisibility_only(tmp_path: Path, kit) -> None:
     from habitat_fih.trainers.fih_trainer import FIHTrainer
 
     trainer = FIHTrainer(kit.tiny_config(tmp_path))
-    assert trainer.fcfg.collection.target_kind == "covisibility"
+    assert trainer.trainer_config.collection.target_kind == "covisibility"
     assert trainer.target_kinds == ("covisibility",)
     assert trainer.model_config.target_kinds == ("covisibility",)
     assert trainer.build_policy(0).model.heatmap_head.to_logits.out_channels == 1

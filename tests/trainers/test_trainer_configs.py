@@ -25,7 +25,7 @@ def test_configs_compose(name: str) -> None:
 
 
 def test_tiny_targets_match_model_heatmaps() -> None:
-    from habitat_fih.trainers.fih_trainer import build_model_config
+    from habitat_fih.models.spec import build_model_config
 
     cfg = get_config("fih/synthetic_tiny")
     model = build_model_config(cfg.habitat_baselines.fih.model)

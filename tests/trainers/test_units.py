@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from habitat_fih.models.spec import build_model_config
 from habitat_fih.trainers.baselines import BaselineAgent, baseline_maps
 from habitat_fih.trainers.buffer import ReplayBuffer, Sample, collate
 from habitat_fih.trainers.checkpoint import (
@@ -18,7 +19,7 @@ from habitat_fih.trainers.checkpoint import (
 from habitat_fih.trainers.collector import FrameHistory, StepView, area_resize
 from habitat_fih.trainers.distributed import DistInfo, first_slurm_host
 from habitat_fih.trainers.evaluation import flatten_metrics
-from habitat_fih.trainers.fih_trainer import build_model_config, warmup_cosine
+from habitat_fih.trainers.learner import warmup_cosine
 
 
 def _sample(n: int, action: int = 1) -> Sample:
@@ -205,11 +206,12 @@ def test_nan_loss_stops_with_step_and_terms() -> None:
     from habitat_fih.models.config import FIHModelConfig
     from habitat_fih.models.factory import build_model, build_stand_in_tokenizer
     from habitat_fih.models.policy import FIHPolicy
-    from habitat_fih.trainers.fih_trainer import Learner, NonFiniteLossError, _policy_config
+    from habitat_fih.trainers.learner import Learner, NonFiniteLossError
+    from habitat_fih.trainers.stages import policy_config
 
     cfg = FIHModelConfig.tiny()
     policy = FIHPolicy(
-        build_model(cfg, tokenizer=build_stand_in_tokenizer(cfg)), None, _policy_config({})
+        build_model(cfg, tokenizer=build_stand_in_tokenizer(cfg)), None, policy_config({})
     )
     policy.model.set_stage("main")
     from habitat_fih.config.trainer_configs import OptimConfig
@@ -237,7 +239,7 @@ def test_loss_overrides_from_the_command_line_keep_the_other_defaults(tmp_path) 
 
     from habitat_fih.config import get_config
     from habitat_fih.models.losses import MainLossConfig
-    from habitat_fih.trainers.fih_trainer import _policy_config
+    from habitat_fih.trainers.stages import policy_config
 
     cfg = patch_config(
         get_config(
@@ -247,7 +249,7 @@ def test_loss_overrides_from_the_command_line_keep_the_other_defaults(tmp_path) 
             ],
         )
     )
-    main = _policy_config(cfg.habitat_baselines.fih.losses).losses.main
+    main = policy_config(cfg.habitat_baselines.fih.losses).losses.main
     assert (main.action_weight, main.spatial_consistency_weight) == (0.0, 0.5)
     assert main.heatmap_weight == MainLossConfig().heatmap_weight
     assert main.inflection_coef == MainLossConfig().inflection_coef
