@@ -1,0 +1,82 @@
+"""`habitat_fih.trainers.vggt_eval`: VGGT's geometry scored against recorded simulator episodes.
+
+The reference for the targets is independent code: fih-infer's `sidecar_pose_encodings` (the
+cameras a ``geometry_prior: input`` model reads) and the sidecar's own metric depth. Fed back as
+predictions they must score as perfect (relative pose errors are blind to the world frame and,
+after the scale fit / median scaling, to the metric scale the targets normalise away).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from habitat_fih.datasets.record import record
+from habitat_fih.datasets.sidecar import read_sidecar, sidecar_path
+from habitat_fih.infer.geometry_maps import sidecar_pose_encodings
+from habitat_fih.models.vggt.metrics import geometry_metrics
+from habitat_fih.models.vggt.targets import stack_targets
+from habitat_fih.trainers.vggt_eval import episode_ids, main, sequence_targets
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def chdir_repo():
+    cwd = os.getcwd()
+    os.chdir(REPO)  # the configs' data paths are relative to the repo root
+    yield
+    os.chdir(cwd)
+
+
+@pytest.fixture(scope="module")
+def sidecar(tmp_path_factory, chdir_repo):
+    out = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    record(episode=episode_ids("val_seen")[0], out=str(out), split="val_seen", max_steps=14)
+    return read_sidecar(sidecar_path(out))
+
+
+def test_truth_fed_back_scores_perfect(sidecar) -> None:
+    size = 32
+    indices = np.array([0, 3, 6, 9, 12, 14])
+    targets = stack_targets([sequence_targets(sidecar, indices, size)])
+    pose_enc = sidecar_pose_encodings(sidecar, indices)[None]  # metres, world = first frame
+    depth = np.stack(
+        [
+            cv2.resize(sidecar.depth[i], (size, size), interpolation=cv2.INTER_NEAREST)
+            for i in indices
+        ]
+    )
+    metrics = geometry_metrics(
+        {"pose_enc": pose_enc, "depth": torch.from_numpy(depth)[None, ..., None]}, targets
+    )
+    assert metrics["rre_deg"] == pytest.approx(0.0, abs=1e-3)
+    assert metrics["rte_deg"] == pytest.approx(0.0, abs=1e-2)
+    assert metrics["rte_m"] == pytest.approx(0.0, abs=1e-4)
+    assert metrics["auc_30"] == pytest.approx(1.0)
+    assert metrics["depth_abs_rel_median"] == pytest.approx(0.0, abs=1e-5)
+    assert metrics["depth_delta_1.25_median"] == pytest.approx(1.0)
+    # unaligned, the metric depth is the targets' normalised depth times the scale
+    scale = float(targets.scale[0])
+    assert metrics["depth_abs_rel"] == pytest.approx(abs(scale - 1.0), rel=1e-4)
+    # the path moved: the scale (mean distance of the points to the first camera) is metres
+    assert 0.5 < scale < 20.0
+
+
+def test_program_writes_stats_for_each_episode(tmp_path, chdir_repo) -> None:
+    out = tmp_path / "stats.json"
+    assert main(["--split", "val_seen", "--episodes", "2", "--frames", "4", "--out", str(out)]) == 0
+    stats = json.loads(out.read_text())
+    assert stats["num_episodes"] == 2 and stats["vggt"] == "random-init tiny"
+    assert [row["episode_id"] for row in stats["episodes"]] == episode_ids("val_seen")[:2]
+    for key in ("rre_deg", "rte_deg", "auc_30", "depth_abs_rel", "depth_delta_1.25_median"):
+        assert np.isfinite(stats["means"][key]) and stats["means"][f"{key}.episodes"] == 2
+        rows = [row[key] for row in stats["episodes"]]
+        assert stats["means"][key] == pytest.approx(sum(rows) / 2)
+    assert all(len(row["frames"]) == 4 and row["frames"][0] == 0 for row in stats["episodes"])
