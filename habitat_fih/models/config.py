@@ -154,7 +154,7 @@ def qwen25_vl_config(size: str = "7b") -> dict[str, Any]:
 def _tiny_qwen_config() -> dict[str, Any]:
     """A tiny random Qwen2.5-VL (hidden 32, 2 layers) whose special ids fit a 200-word vocab.
 
-    Matches `tests/models/_tiny_qwen.py` (whose tokenizer uses the same ids).
+    Matches `tests/helpers/_tiny_qwen.py` (whose tokenizer uses the same ids).
     """
     return {
         "text_config": {
@@ -552,7 +552,7 @@ class FIHModelConfig:
         DINOv3 dim 32 (2 layers, 8-px patches), LLM hidden 32 (2 layers, LoRA r=4),
         16 tokens per frame, 16×16 heatmaps.
 
-        The LLM's special-token ids match `tests/models/_tiny_qwen.py`; pass its tokenizer to
+        The LLM's special-token ids match `tests/helpers/_tiny_qwen.py`; pass its tokenizer to
         `build_model`.
         """
         vggt = VGGTConfig.tiny(

@@ -162,11 +162,10 @@ class PolicyAgent:
         out = []
         for view in views:
             entry = self._caches.get(view.env_index)
-            if entry is None or entry[0] != view.episode_id or view.step <= entry[1]:
-                entry = (view.episode_id, view.step, FrameCache(capacity))
-            entry = (view.episode_id, view.step, entry[2])
-            self._caches[view.env_index] = entry
-            out.append(entry[2])
+            same_episode = entry is not None and entry[0] == view.episode_id
+            cache = entry[2] if same_episode and view.step > entry[1] else FrameCache(capacity)
+            self._caches[view.env_index] = (view.episode_id, view.step, cache)
+            out.append(cache)
         return out
 
     @torch.no_grad()

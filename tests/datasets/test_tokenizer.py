@@ -9,13 +9,12 @@ the tokenizer."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import re
-import sys
 from functools import cache
 from pathlib import Path
 
+import _tiny_qwen as _tiny  # tests/helpers (on sys.path via tests/conftest.py)
 import pytest
 import torch
 
@@ -33,13 +32,6 @@ from .conftest import DATA, EPISODES, SPLITS
 
 BUNDLED = Path(bundled_tokenizer_dir(str(DATA)))
 
-_spec = importlib.util.spec_from_file_location(
-    "_tiny_qwen", Path(__file__).resolve().parents[1] / "models" / "_tiny_qwen.py"
-)
-assert _spec is not None and _spec.loader is not None
-_tiny = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("_tiny_qwen", _tiny)
-_spec.loader.exec_module(_tiny)
 
 #: the tokenizer's splitting rule, written out: lower case, then words, single digits and runs
 #: of punctuation (tokenizers' Whitespace = \w+|[^\w\s]+, then Digits(individual_digits=True))
@@ -80,8 +72,14 @@ def _prompt_text() -> str:
     ``Instruction:`` and chat roles)."""
     q = FIHModelConfig.tiny().qwen
     return " ".join(
-        ["system user assistant", q.system_prompt, q.frame_marker, q.current_marker,
-         "Instruction:", q.question]
+        [
+            "system user assistant",
+            q.system_prompt,
+            q.frame_marker,
+            q.current_marker,
+            "Instruction:",
+            q.question,
+        ]
     )
 
 
@@ -131,7 +129,7 @@ def test_special_tokens_have_the_tiny_configs_ids(tok) -> None:
     assert tok.convert_tokens_to_ids("<|vision_end|>") == cfg["vision_end_token_id"]
     assert tok.pad_token == "<|endoftext|>" and tok.pad_token_id == text["pad_token_id"]
     assert tok.eos_token == "<|im_end|>" and tok.eos_token_id == text["eos_token_id"]
-    # the same layout as the test tokenizer of tests/models/_tiny_qwen.py
+    # the same layout as the test tokenizer of tests/helpers/_tiny_qwen.py
     for token, idx in _tiny.SPECIAL_IDS.items():
         assert tok.convert_tokens_to_ids(token) == idx, token
     assert tok.unk_token == "[UNK]"

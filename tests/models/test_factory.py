@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
+import _tiny_qwen as _tiny  # tests/helpers (on sys.path via tests/conftest.py)
 import pytest
 import torch
 
@@ -20,14 +20,6 @@ from habitat_fih.models.fih_model import FIHModel
 from habitat_fih.models.fusion import FusionConfig
 from habitat_fih.models.qwen_vl_backbone import QwenVLBackboneConfig
 from habitat_fih.models.vggt import VGGT, VGGTConfig, save_vggt
-
-_spec = importlib.util.spec_from_file_location(
-    "_tiny_qwen", Path(__file__).with_name("_tiny_qwen.py")
-)
-assert _spec is not None and _spec.loader is not None
-_tiny = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("_tiny_qwen", _tiny)
-_spec.loader.exec_module(_tiny)
 
 
 def test_tiny_build_and_config_round_trip() -> None:

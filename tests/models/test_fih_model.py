@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
+import _tiny_qwen as _tiny  # tests/helpers (on sys.path via tests/conftest.py)
 import pytest
 import torch
 
@@ -14,14 +13,6 @@ from habitat_fih.models.config import FIHModelConfig, StageSpec, default_stages
 from habitat_fih.models.factory import build_model
 from habitat_fih.models.fih_model import FIHModel
 from habitat_fih.models.losses import compute_stage_loss
-
-_spec = importlib.util.spec_from_file_location(
-    "_tiny_qwen", Path(__file__).with_name("_tiny_qwen.py")
-)
-assert _spec is not None and _spec.loader is not None
-_tiny = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("_tiny_qwen", _tiny)
-_spec.loader.exec_module(_tiny)
 
 B, S, K, R = 2, 9, 4, 32
 INSTRUCTIONS = ["walk to the kitchen and stop", "turn left past the table"]

@@ -4,10 +4,7 @@ of the model run on the whole history each step (the reference: the same model w
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import _tiny_qwen as _tiny  # tests/helpers (on sys.path via tests/conftest.py)
 import pytest
 import torch
 
@@ -15,14 +12,6 @@ from habitat_fih.models.config import FIHModelConfig
 from habitat_fih.models.factory import build_model
 from habitat_fih.models.fih_model import FIHModel
 from habitat_fih.models.frame_cache import FrameCache, StaleFrameError
-
-_spec = importlib.util.spec_from_file_location(
-    "_tiny_qwen", Path(__file__).with_name("_tiny_qwen.py")
-)
-assert _spec is not None and _spec.loader is not None
-_tiny = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("_tiny_qwen", _tiny)
-_spec.loader.exec_module(_tiny)
 
 R = 32
 TOL = dict(atol=1e-4, rtol=1e-4)

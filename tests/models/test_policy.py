@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import _tiny_qwen as _tiny  # tests/helpers (on sys.path via tests/conftest.py)
 import pytest
 import torch
 from omegaconf import OmegaConf
 
 from habitat_fih.models.config import FIHModelConfig
 from habitat_fih.models.policy import FIHActionData, FIHPolicy, decode_instructions
-
-_spec = importlib.util.spec_from_file_location(
-    "_tiny_qwen", Path(__file__).with_name("_tiny_qwen.py")
-)
-assert _spec is not None and _spec.loader is not None
-_tiny = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("_tiny_qwen", _tiny)
-_spec.loader.exec_module(_tiny)
 
 B, S = 2, 6
 TEXTS = ["go to the kitchen", "turn left and stop"]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
+import _tiny_qwen as _tiny  # tests/helpers (on sys.path via tests/conftest.py)
 import pytest
 import torch
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
@@ -15,14 +14,6 @@ from habitat_fih.models.qwen_vl_backbone import (
     QwenVLBackbone,
     QwenVLBackboneConfig,
 )
-
-_spec = importlib.util.spec_from_file_location(
-    "_tiny_qwen", Path(__file__).with_name("_tiny_qwen.py")
-)
-assert _spec is not None and _spec.loader is not None
-_tiny = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("_tiny_qwen", _tiny)
-_spec.loader.exec_module(_tiny)
 
 HIDDEN = _tiny.HIDDEN
 IMAGE_ID = _tiny.SPECIAL_IDS["<|image_pad|>"]

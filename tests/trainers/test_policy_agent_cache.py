@@ -3,10 +3,7 @@ episode; with the caches its actions and heatmaps equal those of the uncached ag
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import _tiny_qwen as _tiny  # tests/helpers (on sys.path via tests/conftest.py)
 import numpy as np
 import pytest
 import torch
@@ -16,14 +13,6 @@ from habitat_fih.models.factory import build_model
 from habitat_fih.models.policy import FIHPolicy, FIHPolicyConfig
 from habitat_fih.trainers.collector import FrameHistory, StepView
 from habitat_fih.trainers.evaluation import PolicyAgent
-
-_spec = importlib.util.spec_from_file_location(
-    "_tiny_qwen", Path(__file__).parents[1] / "models" / "_tiny_qwen.py"
-)
-assert _spec is not None and _spec.loader is not None
-_tiny = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("_tiny_qwen", _tiny)
-_spec.loader.exec_module(_tiny)
 
 
 def _agent(cache: bool) -> PolicyAgent:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 import subprocess
 import sys
@@ -169,14 +168,9 @@ def test_cuda_stage_peaks_nest_and_the_process_peak_survives_resets() -> None:
 
 
 def _tiny_module():
-    spec = importlib.util.spec_from_file_location(
-        "_tiny_qwen", REPO / "tests" / "models" / "_tiny_qwen.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("_tiny_qwen", module)
-    spec.loader.exec_module(module)
-    return module
+    import _tiny_qwen  # tests/helpers (on sys.path via tests/conftest.py)
+
+    return _tiny_qwen
 
 
 def test_monitor_is_a_model_stage_hook() -> None:
