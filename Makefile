@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run oracle test test-habitat-sim data bench lint
+.PHONY: run oracle test test-habitat-sim test-gpu data bench lint
 
 # the venv takes ~7 GB (torch 2.14.1 is a CUDA build): say so before pip fails half-way
 VENV_MIN_FREE_GB ?= 8
@@ -45,6 +45,10 @@ HSIM_ROOT ?= /tmp/fih-hsim
 HSIM_SHARED ?= $(or $(firstword $(wildcard ../shared/habitat-sim /work/shared/habitat-sim)),../shared/habitat-sim)
 test-habitat-sim:
 	bash tests_habitat_sim/run.sh $(HSIM_ROOT) $(HSIM_SHARED)
+
+# GPU-only checks (a lent GPU; not in CI, which has none): tests_gpu/
+test-gpu: $(STAMP)
+	$(PY) -m pytest -q tests_gpu
 
 data: $(STAMP)
 	$(PY) -m habitat_fih.datasets.generate --out data

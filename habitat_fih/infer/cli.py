@@ -5,6 +5,7 @@
     fih-infer --video clip.mp4 --instruction "..." --heatmaps geometry --geometry-from clip.geometry.npz
     fih-infer --batch a.mp4 b.mp4 c.mp4 --instruction "..."
     fih-infer --benchmark --video walk.mp4 --instruction "..."
+    fih-infer --video walk.mp4 --instruction "..." --qwen-dir ... --offload all   # small GPU
 
 Outputs (`habitat_fih.infer.outputs`) go to ``<output_dir>/<video name>/``. Exit status: 0 done;
 2 bad input (one line on stderr naming the value and what was expected; nothing written);
@@ -53,12 +54,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qwen-dir", default=None, help="local Qwen2.5-VL directory (HF layout)")
     p.add_argument("--llm", choices=("3b", "7b"), default=None, help="full-size LLM (default 7b)")
     p.add_argument("--heatmaps", choices=("model", "geometry"), default=None)
-    p.add_argument("--geometry-from", default=None, metavar="SIDECAR",
-                   help="known cameras + depth of the video (a .geometry.npz sidecar)")
+    p.add_argument(
+        "--geometry-from",
+        default=None,
+        metavar="SIDECAR",
+        help="known cameras + depth of the video (a .geometry.npz sidecar)",
+    )
     p.add_argument("--output-dir", default=None, help="default ./outputs")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:<i>")
-    p.add_argument("--current-frame", choices=("last", "all"), default=None,
-                   help="all: also heatmaps.mp4 with every frame as the current view")
+    p.add_argument(
+        "--offload",
+        default=None,
+        metavar="COMPONENTS",
+        help="keep vggt,dinov3,llm (comma-separated, or all) on CPU except while "
+        "each runs: less GPU memory, slower (habitat_fih.models.offload)",
+    )
+    p.add_argument(
+        "--current-frame",
+        choices=("last", "all"),
+        default=None,
+        help="all: also heatmaps.mp4 with every frame as the current view",
+    )
     return p
 
 
@@ -76,6 +92,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "geometry_from": args.geometry_from,
         "output_dir": args.output_dir,
         "device": args.device,
+        "offload": args.offload,
         "current_frame": args.current_frame,
     }
 
@@ -137,7 +154,10 @@ def _summary_table(rows: list[dict[str, Any]]) -> str:
         for r in rows
     ]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
-    lines = [" | ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)) for line in [head, *body]]
+    lines = [
+        " | ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True))
+        for line in [head, *body]
+    ]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -146,7 +166,9 @@ def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = load_settings(args.config, _flags(args))
     if args.batch and settings.geometry_from:
-        raise InferInputError("--geometry-from describes one video: use it with --video, not --batch")
+        raise InferInputError(
+            "--geometry-from describes one video: use it with --video, not --batch"
+        )
     if args.benchmark and not args.video:
         raise InferInputError("--benchmark compares the samplers on one video: give --video")
 
@@ -162,7 +184,9 @@ def run(argv: list[str] | None = None) -> int:
     extra = {
         "model_source": engine.source.describe(),
         # what the maps are: a model trained on several target kinds gives its first kind
-        "map_kind": engine.config.target_kinds[0] if settings.heatmaps == "model" else "covisibility",
+        "map_kind": engine.config.target_kinds[0]
+        if settings.heatmaps == "model"
+        else "covisibility",
         "device": str(engine.device),
         "build_seconds": engine.monitor.summary()["stages"].get("build", {}).get("total_s", 0.0),
         "settings": {
@@ -171,6 +195,7 @@ def run(argv: list[str] | None = None) -> int:
             "num_keyframes": settings.num_keyframes or engine.config.num_keyframes,
             "current_frame": settings.current_frame,
             "geometry_from": settings.geometry_from,
+            "offload": list(engine.config.offload),
         },
     }
     if args.benchmark:
@@ -180,7 +205,10 @@ def run(argv: list[str] | None = None) -> int:
         rows = run_benchmark(engine, video, args.instruction)
         print(benchmark_table(rows))
         out = Path(settings.output.output_dir) / f"{video.name}.benchmark.json"
-        atomic_write_bytes(out, (json.dumps({"video": args.video, "rows": rows, **extra}, indent=2) + "\n").encode())
+        atomic_write_bytes(
+            out,
+            (json.dumps({"video": args.video, "rows": rows, **extra}, indent=2) + "\n").encode(),
+        )
         print(f"{PROG}: benchmark written to {out}")
         return 0
     if args.video:

@@ -197,6 +197,11 @@ class InferenceEngine:
         self.device = _device(settings.device)
         self.monitor = monitor or PerformanceMonitor(self.device)
         self.config, self.source, payload = resolve_model(settings)
+        if settings.offload and settings.heatmaps == "model":  # (--offload wins over the config)
+            try:
+                self.config = replace(self.config, offload=settings.offload)
+            except ValueError as err:
+                raise InferInputError(f"--offload: {err}") from None
         self.sidecar: Sidecar | None = None
         if settings.geometry_from:
             try:

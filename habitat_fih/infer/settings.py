@@ -16,6 +16,7 @@ The config file (every key optional; a flag given on the command line wins over 
     geometry_from: null # a geometry sidecar (habitat_fih.datasets.sidecar)
     current_frame: last # last | all
     device: auto        # auto | cpu | cuda | cuda:<i>
+    offload: []         # components kept on CPU between their stages: vggt, dinov3, llm | all
     video:
       max_frames: 32    # frames taken from the video
       selection: uniform  # uniform (cover the whole video) | first (the first max_frames)
@@ -55,6 +56,8 @@ ALGORITHMS = ("enhanced", "quality", "fast")
 HEATMAP_SOURCES = ("model", "geometry")
 CURRENT_FRAMES = ("last", "all")
 SELECTIONS = ("uniform", "first")
+#: = habitat_fih.models.offload.OFFLOADABLE (repeated so that this module needs no torch)
+OFFLOAD_CHOICES = ("vggt", "dinov3", "llm")
 MODEL_KEYS = (
     "preset",
     "llm",
@@ -103,6 +106,7 @@ class InferSettings:
     geometry_from: str | None = None
     current_frame: str = "last"
     device: str = "auto"
+    offload: tuple[str, ...] = ()
     algorithm: str = "enhanced"
     num_keyframes: int | None = None
     video: VideoSettings = field(default_factory=VideoSettings)
@@ -110,7 +114,9 @@ class InferSettings:
     output: OutputSettings = field(default_factory=OutputSettings)
 
     def check(self) -> InferSettings:
-        """Range / choice checks (`InferInputError` on the first bad value); returns self."""
+        """Range / choice checks (`InferInputError` on the first bad value); returns self
+        (`offload` normalised to a tuple of component names)."""
+        self.offload = _offload(self.offload)
         _choice("--algorithm", self.algorithm, ALGORITHMS)
         _choice("--heatmaps", self.heatmaps, HEATMAP_SOURCES)
         _choice("--current-frame", self.current_frame, CURRENT_FRAMES)
@@ -134,7 +140,10 @@ class InferSettings:
         bad = sorted(set(self.model) - set(MODEL_KEYS))
         if bad:
             raise InferInputError(f"model: unknown keys {bad}; expected some of {list(MODEL_KEYS)}")
-        for path_key, what in (("checkpoint", "--checkpoint"), ("geometry_from", "--geometry-from")):
+        for path_key, what in (
+            ("checkpoint", "--checkpoint"),
+            ("geometry_from", "--geometry-from"),
+        ):
             path = getattr(self, path_key)
             if path is not None and not os.path.isfile(path):
                 raise InferInputError(f"{what} {path!r}: no such file")
@@ -144,6 +153,25 @@ class InferSettings:
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise InferInputError(f"{name} {value!r}: expected one of {', '.join(choices)}")
+
+
+def _offload(value: Any) -> tuple[str, ...]:
+    """``--offload vggt,llm`` / ``all`` / ``none``, or the config file's list -> names."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        text = value.strip()
+        if text in ("all", "none", ""):
+            return OFFLOAD_CHOICES if text == "all" else ()
+        names = [part.strip() for part in text.split(",")]
+    else:
+        names = list(value) if isinstance(value, list | tuple) else [value]
+    if not all(n in OFFLOAD_CHOICES for n in names) or len(set(names)) != len(names):
+        raise InferInputError(
+            f"--offload {value!r}: expected distinct names among {', '.join(OFFLOAD_CHOICES)} "
+            "(comma-separated) or all"
+        )
+    return tuple(n for n in OFFLOAD_CHOICES if n in names)
 
 
 def _positive_int(name: str, value: Any, minimum: int) -> None:
@@ -170,6 +198,7 @@ _TOP_KEYS = (
     "geometry_from",
     "current_frame",
     "device",
+    "offload",
     "video",
     "sampling",
     "geometry",
@@ -182,7 +211,9 @@ def settings_from_dict(data: Any, where: str = "--config") -> InferSettings:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InferInputError(f"{where}: expected a yaml mapping at the top, got {type(data).__name__}")
+        raise InferInputError(
+            f"{where}: expected a yaml mapping at the top, got {type(data).__name__}"
+        )
     bad = sorted(set(data) - set(_TOP_KEYS))
     if bad:
         raise InferInputError(f"{where}: unknown keys {bad}; expected some of {list(_TOP_KEYS)}")
@@ -196,7 +227,7 @@ def settings_from_dict(data: Any, where: str = "--config") -> InferSettings:
         raise InferInputError(f"{where}: model must be a mapping, got {type(model).__name__}")
     scalars = {
         k: data[k]
-        for k in ("checkpoint", "heatmaps", "geometry_from", "current_frame", "device")
+        for k in ("checkpoint", "heatmaps", "geometry_from", "current_frame", "device", "offload")
         if data.get(k) is not None
     }
     return InferSettings(

@@ -32,7 +32,8 @@ from typing import Any, Literal
 from habitat_fih.models.dinov3_backbone import DINOv3BackboneConfig
 from habitat_fih.models.fusion import FusionConfig
 from habitat_fih.models.heads.heatmap import HeatmapHeadConfig
-from habitat_fih.models.losses import HEATMAP_KINDS, STAGES
+from habitat_fih.models.losses import HEATMAP_KINDS, TRAINING_STAGES, VGGT_STAGE
+from habitat_fih.models.offload import offload_components
 from habitat_fih.models.qwen_vl_backbone import LoRASettings, QwenVLBackboneConfig
 from habitat_fih.models.sampling import SamplerConfig
 from habitat_fih.models.vggt.config import (
@@ -55,6 +56,22 @@ __all__ = [
 ]
 
 LLM_MODES: tuple[str, ...] = ("frozen", "lora", "full")
+#: peft target modules of `FIHModelConfig.vggt_lora` (a regex over module names): the attention
+#: projections of the aggregator's frame and global blocks (not the patch embedding's).
+VGGT_LORA_TARGETS: tuple[str, ...] = (r"aggregator\.(frame|global)_blocks\.\d+\.attn\.(qkv|proj)",)
+
+
+def _vggt_lora_defaults() -> dict[str, Any]:
+    """`FIHModelConfig.vggt_lora`'s defaults (a fresh dict: its list is not shared)."""
+    return {
+        "enabled": False,
+        "r": 16,
+        "alpha": 32,
+        "dropout": 0.0,
+        "target_modules": list(VGGT_LORA_TARGETS),
+    }
+
+
 _AUTOCAST_DTYPES: tuple[str, ...] = ("bfloat16", "float16")
 #: How VGGT's global attention sees the history (`FIHModelConfig.vggt_history`).
 VGGT_HISTORIES: tuple[str, ...] = ("full", "causal_cache")
@@ -266,6 +283,11 @@ class StageSpec:
         train_fusion: the fusion MLP and, when enabled, Qwen's frame-index embedding
             (the projector into the LLM).
         train_heatmap_head / train_action_head: the output heads.
+        vggt_aggregator: with `train_vggt`, what of VGGT's aggregator trains next to its
+            camera / depth / point heads (which then always train): `frozen` (heads only),
+            `lora` (peft LoRA adapters on the aggregator's attention, base frozen; needs
+            `FIHModelConfig.vggt_lora.enabled`) or `full` (every aggregator weight; the
+            default). The patch embedding trains with `full` only.
     """
 
     train_vggt: bool = False
@@ -274,10 +296,15 @@ class StageSpec:
     train_fusion: bool = True
     train_heatmap_head: bool = True
     train_action_head: bool = True
+    vggt_aggregator: Literal["frozen", "lora", "full"] = "full"
 
     def __post_init__(self) -> None:
         _require(
             self.llm in LLM_MODES, f"StageSpec.llm must be one of {LLM_MODES}, got {self.llm!r}"
+        )
+        _require(
+            self.vggt_aggregator in LLM_MODES,
+            f"StageSpec.vggt_aggregator must be one of {LLM_MODES}, got {self.vggt_aggregator!r}",
         )
 
 
@@ -287,9 +314,17 @@ def default_stages(llm_main: str = "lora") -> dict[str, StageSpec]:
     - pretrain (single images, spatial-semantic alignment): fusion + heatmap head only;
     - finetune (frame-indexed heatmaps): fusion + both heads, LLM frozen;
     - main (end to end): fusion + heads + the LLM in `llm_main` mode (LoRA by default).
-    VGGT and DINOv3 stay frozen throughout.
+    VGGT and DINOv3 stay frozen in these three.
+    - vggt (geometry): VGGT alone, heads + the whole aggregator (``vggt_aggregator: full``);
+      everything else frozen.
     """
     return {
+        VGGT_STAGE: StageSpec(
+            train_vggt=True,
+            train_fusion=False,
+            train_heatmap_head=False,
+            train_action_head=False,
+        ),
         "pretrain": StageSpec(llm="frozen", train_action_head=False),
         "finetune": StageSpec(llm="frozen"),
         "main": StageSpec(llm=llm_main),  # type: ignore[arg-type]
@@ -338,7 +373,8 @@ class FIHModelConfig:
         device_allocation: per-component devices (single device by default).
         autocast: run each component under `torch.autocast` when it sits on a CUDA device.
         autocast_dtype: `bfloat16` (default) or `float16`.
-        stages: per-stage freezing (`pretrain`, `finetune`, `main`), see `StageSpec`.
+        stages: per-stage freezing (`vggt`, `pretrain`, `finetune`, `main`), see
+            `StageSpec` (a mapping without `vggt`, from before that stage, gets its default).
         gradient_checkpointing: turn on activation checkpointing in VGGT's aggregator,
             DINOv3 and the LLM (written through to their configs).
         geometry_prior: give the heatmap head a frustum prior per keyframe
@@ -373,6 +409,16 @@ class FIHModelConfig:
             False recomputes everything each step (for comparison).
         frame_cache_capacity: frames whose per-frame work a `FrameCache` keeps (least recently
             used dropped), per environment.
+        offload: components kept on CPU and moved to the execution device only while they run
+            (`habitat_fih.models.offload`; inference / evaluation only, runtime-only like the
+            cache settings): any of ``vggt``, ``dinov3``, ``llm`` (or ``"all"``); empty =
+            everything resident (default). Needs a single device (no per-component
+            `device_allocation`).
+        vggt_lora: peft LoRA adapters on VGGT's aggregator (`habitat_fih.models.vggt.lora`),
+            trained in a stage with ``vggt_aggregator: lora`` and frozen in the others; off by
+            default (r 16, alpha 32, no dropout, on the attention ``qkv`` / ``proj`` of every
+            frame and global block: `VGGT_LORA_TARGETS`). Part of the architecture: a
+            checkpoint trained with them is built with them.
     """
 
     vggt: VGGTConfig = field(default_factory=VGGTConfig.vggt_1b)
@@ -410,12 +456,16 @@ class FIHModelConfig:
     vggt_heads: str = "needed"
     frame_cache: bool = True
     frame_cache_capacity: int = 64
+    offload: tuple[str, ...] = ()
+    vggt_lora: LoRASettings = field(default_factory=lambda: LoRASettings(**_vggt_lora_defaults()))
 
     def __post_init__(self) -> None:
         for name, cls in _SUB_CONFIGS.items():
             value = getattr(self, name)
             if isinstance(value, dict):
                 setattr(self, name, _from_mapping(cls, value))
+        if isinstance(self.vggt_lora, dict):  # unnamed keys: the field's defaults, not Qwen's
+            self.vggt_lora = LoRASettings(**{**_vggt_lora_defaults(), **self.vggt_lora})
         self.stages = {
             k: (_from_mapping(StageSpec, v) if isinstance(v, dict) else v)
             for k, v in dict(self.stages).items()
@@ -466,17 +516,24 @@ class FIHModelConfig:
             f"FIHModelConfig.heatmap.input_dim={self.heatmap.input_dim} must equal the LLM "
             f"hidden_size={llm_dim}",
         )
-        missing = [s for s in STAGES if s not in self.stages]
-        unknown = [s for s in self.stages if s not in STAGES]
+        # a config written before the vggt stage existed (an older checkpoint) gets its default
+        self.stages.setdefault(VGGT_STAGE, default_stages()[VGGT_STAGE])
+        missing = [s for s in TRAINING_STAGES if s not in self.stages]
+        unknown = [s for s in self.stages if s not in TRAINING_STAGES]
         _require(
             not missing and not unknown,
-            f"FIHModelConfig.stages must have exactly the keys {STAGES}; missing {missing}, "
-            f"unknown {unknown}",
+            f"FIHModelConfig.stages must have exactly the keys {TRAINING_STAGES}; missing "
+            f"{missing}, unknown {unknown}",
         )
         for stage, spec in self.stages.items():
             _require(
                 spec.llm != "lora" or self.qwen.lora.enabled,
                 f"FIHModelConfig.stages[{stage!r}].llm='lora' needs qwen.lora.enabled=True",
+            )
+            _require(
+                not spec.train_vggt or spec.vggt_aggregator != "lora" or self.vggt_lora.enabled,
+                f"FIHModelConfig.stages[{stage!r}].vggt_aggregator='lora' needs "
+                "vggt_lora.enabled=True",
             )
         _require(
             self.geometry_prior in GEOMETRY_PRIORS,
@@ -516,6 +573,13 @@ class FIHModelConfig:
             self.vggt_heads in VGGT_HEAD_CHOICES,
             f"FIHModelConfig.vggt_heads must be one of {VGGT_HEAD_CHOICES}, "
             f"got {self.vggt_heads!r}",
+        )
+        self.offload = offload_components(self.offload, where="FIHModelConfig.offload")
+        _require(
+            not self.offload or self.device_allocation.single_device,
+            f"FIHModelConfig.offload={list(self.offload)} runs every component on one execution "
+            f"device, but device_allocation sets devices per component "
+            f"({self.device_allocation}): use one or the other",
         )
         if self.gradient_checkpointing:
             self.vggt.gradient_checkpointing = True

@@ -8,7 +8,8 @@ already name the missing files or the missing / mismatched keys (`load_vggt`,
 
 `build_model(config, device=...)` constructs every module directly on `device` (e.g. `"cuda"`
 to skip a CPU round trip, or `"meta"` to inspect a full-size model without allocating it), then
-applies `config.device_allocation`.
+applies `config.device_allocation`; with `config.offload` it builds on CPU and runs on `device`
+(`FIHModel.enable_offload`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from habitat_fih.models.dinov3_backbone import DINOv3Backbone
 from habitat_fih.models.fih_model import FIHModel
 from habitat_fih.models.qwen_vl_backbone import QwenVLBackbone, _load_tokenizer
 from habitat_fih.models.vggt.checkpoint import load_vggt
+from habitat_fih.models.vggt.lora import inject_vggt_lora
 from habitat_fih.models.vggt.model import VGGT
 
 logger = logging.getLogger(__name__)
@@ -72,13 +74,17 @@ def build_vggt_component(config: FIHModelConfig) -> VGGT:
     random-init from `config.vggt`), on the current default device; e.g. for the geometry maps
     of ``fih-infer --heatmaps geometry``, which need no DINOv3 or LLM."""
     if config.vggt_dir is None:
-        return VGGT(config.vggt)
-    try:
-        model = load_vggt(config.vggt_dir, config=config.vggt)
-    except (FileNotFoundError, ValueError) as err:
-        raise ComponentLoadError(f"VGGT checkpoint {config.vggt_dir!r}: {err}") from err
-    # load_vggt assigns CPU checkpoint tensors; follow the build device when one is active
-    return model.to(torch.empty(0).device)
+        model = VGGT(config.vggt)
+    else:
+        try:
+            model = load_vggt(config.vggt_dir, config=config.vggt)
+        except (FileNotFoundError, ValueError) as err:
+            raise ComponentLoadError(f"VGGT checkpoint {config.vggt_dir!r}: {err}") from err
+        # load_vggt assigns CPU checkpoint tensors; follow the build device when one is active
+        model = model.to(torch.empty(0).device)
+    if config.vggt_lora.enabled:  # after the released weights: they use the plain key names
+        inject_vggt_lora(model, config.vggt_lora)
+    return model
 
 
 def build_model(
@@ -94,6 +100,8 @@ def build_model(
             `qwen.tokenizer_dir` / `qwen.pretrained_dir` (random-init configs need one).
         device: build every module directly on this device (`"meta"` allocates nothing);
             None = the current default device. `config.device_allocation` is then applied.
+            With `config.offload` (not on meta) everything is built on CPU, the offloaded
+            components stay there and `device` becomes their execution device.
 
     Returns:
         `FIHModel` in the `finetune` stage, in train mode (frozen backbones in eval mode).
@@ -107,6 +115,10 @@ def build_model(
     start = time.perf_counter()
     if tokenizer is None and config.qwen.pretrained_dir is None:
         tokenizer = build_tokenizer(config)
+    offload = bool(config.offload) and str(device) != "meta"
+    execution = torch.device(device) if device is not None else torch.empty(0).device
+    if offload:
+        device = "cpu"  # the offloaded components rest on CPU; the rest moves after the build
     ctx = torch.device(device) if device is not None else contextlib.nullcontext()
     with ctx:
         vggt = build_vggt_component(config)
@@ -125,6 +137,8 @@ def build_model(
         model = FIHModel(config, vggt, dinov3, qwen)
     if not config.device_allocation.single_device:
         model.place(device if device is not None and str(device) != "meta" else None)
+    if offload:
+        model.enable_offload(execution, config.offload)
     logger.info("FIHModel built in %.1f s", time.perf_counter() - start)
     return model.train()
 

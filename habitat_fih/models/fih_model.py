@@ -24,7 +24,9 @@ Pipeline per sample:
    the action head turns the final hidden state into STOP / FORWARD / LEFT / RIGHT logits.
 
 Components may live on different devices (`config.device_allocation`, placed by
-`FIHModel.place`); tensors are moved explicitly between them. Each component runs under
+`FIHModel.place`); tensors are moved explicitly between them. With offload
+(`FIHModel.enable_offload`, `config.offload`; `habitat_fih.models.offload`) VGGT, DINOv3 and / or
+the LLM rest on CPU and each is on the execution device only during its stage. Each component runs under
 `torch.autocast` (config dtype) when it sits on a CUDA device. Fully frozen components run
 under `torch.no_grad`. `set_stage` applies the per-stage freezing spec and logs trainable
 parameter counts per component. An optional `stage_hook` (a callable returning a context
@@ -52,9 +54,11 @@ from habitat_fih.models.geometry_prior import frustum_prior
 from habitat_fih.models.heads.action import ActionHead
 from habitat_fih.models.heads.heatmap import FrameIndexedHeatmapHead, HeatmapOutput
 from habitat_fih.models.history_encoding import encode_dinov3, encode_history
-from habitat_fih.models.losses import STAGES, kind_suffix
+from habitat_fih.models.losses import TRAINING_STAGES, kind_suffix
+from habitat_fih.models.offload import OFFLOADABLE, ComponentOffload, offload_components
 from habitat_fih.models.qwen_vl_backbone import QwenVLBackbone
 from habitat_fih.models.sampling import select_keyframes
+from habitat_fih.models.vggt.lora import LORA_PARAMETER_TAG
 from habitat_fih.models.vggt.model import VGGT
 
 logger = logging.getLogger(__name__)
@@ -153,6 +157,19 @@ class FIHOutput:
         return out
 
 
+def resize_frames(frames: Tensor, size: int) -> Tensor:
+    """[B, S, 3, H, W] -> [B, S, 3, size, size]: the model's input resize (bilinear with
+    antialiasing, no crop; a frame already at that size is returned as is)."""
+    if tuple(frames.shape[-2:]) == (size, size):
+        return frames
+    b, s = frames.shape[:2]
+    flat = frames.reshape(b * s, *frames.shape[2:])  # [B*S, 3, H, W]
+    flat = F.interpolate(
+        flat, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )
+    return flat.reshape(b, s, 3, size, size)  # [B, S, 3, R, R]
+
+
 def _param_device(module: nn.Module) -> torch.device:
     for p in module.parameters():
         return p.device
@@ -171,6 +188,9 @@ class FIHModel(nn.Module):
     Build it with `habitat_fih.models.factory.build_model(config)` (which loads checkpoints);
     the constructor takes already-built components.
     """
+
+    #: set by `enable_offload` (`habitat_fih.models.offload`); None = every component resident
+    offload: ComponentOffload | None = None
 
     def __init__(
         self,
@@ -288,8 +308,53 @@ class FIHModel(nn.Module):
 
     def device_of(self, component: str) -> torch.device:
         """Current device of `vggt`, `dinov3` or `llm` (fusion and heads live with the LLM)."""
+        if self.offload is not None and component in self.offload.components:
+            return self.offload.execution_device  # where it runs (it rests on CPU)
         module = {"vggt": self.vggt, "dinov3": self.dinov3, "llm": self.qwen}[component]
         return _param_device(module)
+
+    def enable_offload(
+        self, execution_device: str | torch.device, components: Sequence[str] = OFFLOADABLE
+    ) -> ComponentOffload:
+        """Keep `components` (among vggt, dinov3, llm) on CPU, each moved to
+        `execution_device` only while its stage of `forward` runs (inference / evaluation; see
+        `habitat_fih.models.offload`). Everything else (the other large components, fusion,
+        heads) moves to `execution_device` for good. While offload is on, `.to()` / `.cuda()`
+        leave the offloaded components on CPU and make the small modules' device the
+        execution device. Returns the `ComponentOffload` (its counters).
+
+        Raises:
+            ValueError: an unknown component name, or `config.device_allocation` set per
+                component (offload runs everything on one execution device).
+        """
+        names = offload_components(components, where="components")
+        if not self.config.device_allocation.single_device:
+            raise ValueError(
+                f"offload {list(names)} runs every component on one execution device: unset "
+                f"device_allocation ({self.config.device_allocation})"
+            )
+        self.disable_offload()
+        modules = {"vggt": self.vggt, "dinov3": self.dinov3, "llm": self.qwen}
+        self.offload = ComponentOffload({n: modules[n] for n in names}, execution_device)
+        self.to(execution_device)  # the rest (see _apply)
+        return self.offload
+
+    def disable_offload(self) -> None:
+        """Turn offload off; the offloaded components stay on CPU (move them with `.to()`)."""
+        self.offload = None
+
+    def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> FIHModel:
+        """`nn.Module.to` & co.; with offload on, the offloaded components are skipped (they
+        rest on CPU) and the execution device follows fusion's device."""
+        if self.offload is None or not recurse:
+            return super()._apply(fn, recurse)
+        skipped = [id(m) for m in self.offload.modules.values()]
+        for child in self.children():
+            if id(child) not in skipped:
+                child._apply(fn)
+        super()._apply(fn, recurse=False)
+        self.offload.execution_device = _param_device(self.fusion)
+        return self
 
     # ------------------------------------------------------------------ freezing
     def trainable_parameter_counts(self) -> dict[str, int]:
@@ -310,15 +375,15 @@ class FIHModel(nn.Module):
         """Freeze / unfreeze every component for a training stage (`config.stages[stage]`).
 
         Args:
-            stage: `"pretrain"`, `"finetune"` or `"main"`.
+            stage: `"vggt"`, `"pretrain"`, `"finetune"` or `"main"`.
 
         Returns:
             trainable parameter counts per component (also logged).
         """
-        if stage not in STAGES:
-            raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+        if stage not in TRAINING_STAGES:
+            raise ValueError(f"stage must be one of {TRAINING_STAGES}, got {stage!r}")
         spec: StageSpec = self.config.stages[stage]
-        self.vggt.requires_grad_(spec.train_vggt)
+        self._set_vggt_trainable(spec)
         self.dinov3.requires_grad_(spec.train_dinov3)
         # LLM: base weights trainable only in "full"; LoRA adapters in "lora" and "full".
         for name, param in self.qwen.vlm.named_parameters():
@@ -343,6 +408,27 @@ class FIHModel(nn.Module):
         )
         return counts
 
+    def _set_vggt_trainable(self, spec: StageSpec) -> None:
+        """VGGT's part of `set_stage`: nothing without ``train_vggt``; else its heads plus, by
+        ``vggt_aggregator``, nothing / the LoRA adapters / everything of the aggregator."""
+        self.vggt.requires_grad_(False)
+        if not spec.train_vggt:
+            return
+        mode = spec.vggt_aggregator
+        for name, param in self.vggt.named_parameters():
+            if not name.startswith("aggregator."):
+                param.requires_grad_(True)  # camera / depth / point heads
+            elif mode == "full":
+                param.requires_grad_(True)
+            elif mode == "lora":
+                param.requires_grad_(LORA_PARAMETER_TAG in name)
+        if mode == "lora" and not any(
+            LORA_PARAMETER_TAG in n for n, _ in self.vggt.named_parameters()
+        ):
+            raise ValueError(
+                "vggt_aggregator='lora' but VGGT has no LoRA adapters (FIHModelConfig.vggt_lora)"
+            )
+
     def train(self, mode: bool = True) -> FIHModel:
         """Set train mode; frozen backbones (no trainable parameter) stay in eval mode."""
         super().train(mode)
@@ -353,7 +439,18 @@ class FIHModel(nn.Module):
 
     # ------------------------------------------------------------------ forward helpers
     def _stage(self, name: str) -> AbstractContextManager[Any]:
-        return self.stage_hook(name) if self.stage_hook is not None else contextlib.nullcontext()
+        """The stage hook's context and, for an offloaded component, its residency."""
+        hook = self.stage_hook(name) if self.stage_hook is not None else contextlib.nullcontext()
+        if self.offload is None or name not in self.offload.components:
+            return hook
+        stack = contextlib.ExitStack()
+        stack.enter_context(hook)  # the stage's time includes the transfer
+        try:
+            stack.enter_context(self.offload.resident(name))
+        except BaseException:
+            stack.close()
+            raise
+        return stack
 
     def _autocast(self, device: torch.device) -> AbstractContextManager[Any]:
         if self.config.autocast and device.type == "cuda":
@@ -418,16 +515,8 @@ class FIHModel(nn.Module):
         return frame_mask, frame_indices.long()
 
     def _resize(self, frames: Tensor) -> Tensor:
-        """[B, S, 3, H, W] -> [B, S, 3, R, R] with R = config.image_size (no crop)."""
-        size = self.config.image_size
-        if tuple(frames.shape[-2:]) == (size, size):
-            return frames
-        b, s = frames.shape[:2]
-        flat = frames.reshape(b * s, *frames.shape[2:])  # [B*S, 3, H, W]
-        flat = F.interpolate(
-            flat, size=(size, size), mode="bilinear", align_corners=False, antialias=True
-        )
-        return flat.reshape(b, s, 3, size, size)  # [B, S, 3, R, R]
+        """[B, S, 3, H, W] -> [B, S, 3, R, R] with R = config.image_size (`resize_frames`)."""
+        return resize_frames(frames, self.config.image_size)
 
     def _select(
         self, geometry: dict[str, Tensor], frame_mask: Tensor, frame_indices: Tensor

@@ -89,6 +89,8 @@ from habitat_fih.models.loss_terms import (
 __all__ = [
     "HEATMAP_KINDS",
     "STAGES",
+    "TRAINING_STAGES",
+    "VGGT_STAGE",
     "FinetuneLossConfig",
     "LossConfig",
     "MainLossConfig",
@@ -109,7 +111,13 @@ __all__ = [
     "temporal_consistency_loss",
 ]
 
+#: The heatmap / policy stages (each has a `LossConfig` entry and a `compute_stage_loss` path).
 STAGES: tuple[str, ...] = ("pretrain", "finetune", "main")
+#: The geometry stage: VGGT's camera / depth / point heads (and, per `StageSpec.vggt_aggregator`,
+#: its aggregator) trained on simulator cameras and depth with `habitat_fih.models.vggt.losses`.
+VGGT_STAGE = "vggt"
+#: Every stage the ``fih`` trainer runs and `FIHModel.set_stage` knows.
+TRAINING_STAGES: tuple[str, ...] = (VGGT_STAGE, *STAGES)
 #: Heatmap target kinds, in the order their terms are computed (the ``frame_heatmaps``
 #: sensor's `TARGET_KINDS`).
 HEATMAP_KINDS: tuple[str, ...] = ("covisibility", "camera_position")

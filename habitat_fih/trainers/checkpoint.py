@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from habitat_fih.models.config import FIHModelConfig
+from habitat_fih.models.losses import VGGT_STAGE
 from habitat_fih.utils import atomic_write
 
 __all__ = [
@@ -110,10 +111,13 @@ _COMPONENT_PREFIXES = {"vggt": "vggt.", "dinov3": "dinov3.", "qwen": "qwen.vlm."
 _CARRIED_ATTR = "_fih_checkpoint_components"
 
 
-def _trained_somewhere(config: FIHModelConfig, component: str) -> bool:
-    specs = config.stages.values()
+def _trained_somewhere(config: FIHModelConfig, component: str, model: nn.Module) -> bool:
+    """Whether a stage may have changed `component`'s weights: a heatmap stage of the config
+    trains it, or (VGGT) the model is in the ``vggt`` stage, which every config defines but
+    only a run that schedules it runs."""
+    specs = [spec for name, spec in config.stages.items() if name != VGGT_STAGE]
     if component == "vggt":
-        return any(s.train_vggt for s in specs)
+        return getattr(model, "stage", None) == VGGT_STAGE or any(s.train_vggt for s in specs)
     if component == "dinov3":
         return any(s.train_dinov3 for s in specs)
     return any(s.llm == "full" for s in specs)
@@ -132,14 +136,16 @@ def _loaded_components(config: FIHModelConfig) -> list[str]:
 def _external_prefixes(config: FIHModelConfig, model: nn.Module) -> list[str]:
     """Prefixes of weights re-read from local directories rather than saved.
 
-    A component is external when it is loaded from a local directory, no stage of the config
-    trains it, and its weights in `model` were not loaded from an fih checkpoint that had them.
+    A component is external when it is loaded from a local directory, no stage may have
+    changed it (`_trained_somewhere`: VGGT after the ``vggt`` stage is saved, so a later stage
+    of the schedule reads the fine-tuned VGGT), and its weights in `model` were not loaded from
+    an fih checkpoint that had them.
     """
     carried = getattr(model, _CARRIED_ATTR, set())
     return [
         _COMPONENT_PREFIXES[name]
         for name in _loaded_components(config)
-        if not _trained_somewhere(config, name) and name not in carried
+        if not _trained_somewhere(config, name, model) and name not in carried
     ]
 
 
@@ -202,12 +208,17 @@ _PATH_KEYS = (
     "vggt_heads",
     "frame_cache",
     "frame_cache_capacity",
+    # where components rest between their stages (`habitat_fih.models.offload`), not weights
+    "offload",
 )
 
 
 #: model-config fields added after checkpoints were first written, with the value an older
 #: checkpoint's model had (compared as if recorded)
-_ADDED_FIELDS: dict[str, Any] = {"target_kinds": ["covisibility"]}
+_ADDED_FIELDS: dict[str, Any] = {
+    "target_kinds": ["covisibility"],
+    "vggt_lora": FIHModelConfig().to_dict()["vggt_lora"],  # (off)
+}
 _ADDED_HEATMAP_FIELDS: dict[str, Any] = {"out_channels": 1}
 
 

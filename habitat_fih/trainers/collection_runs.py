@@ -9,7 +9,11 @@ action is the expert's with probability beta = ``dagger.p ** i``, else the polic
 (`habitat_fih.models.losses.inflection_weight`: the stage's ``inflection_coef`` when the expert
 action differs from the env's previous step's, or at an episode's first step, else 1); in
 pretraining the sample is one keyframe + the current view and, with a positive alignment weight,
-carries the alignment term's token pairs (`habitat_fih.trainers.stages.alignment_settings`).
+carries the alignment term's token pairs (`habitat_fih.trainers.stages.alignment_settings`). In
+the ``vggt`` stage a step's sample is its frames with VGGT's geometry targets
+(`StepView.vggt_sample`, `habitat_fih.trainers.vggt_samples`); every such sample has exactly
+``collection.max_frames`` frames (so a batch needs no padding): the first steps of an episode,
+whose history is shorter, give none.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from habitat_fih.models.losses import inflection_weight
+from habitat_fih.models.losses import VGGT_STAGE, inflection_weight
 from habitat_fih.models.policy import FIHPolicy
 from habitat_fih.trainers import stages
 from habitat_fih.trainers.buffer import ReplayBuffer
@@ -91,6 +95,8 @@ class CollectionRuns:
         policy.eval()
         decider = DAggerDecider(beta, rng, agent.act if beta < 1.0 else None)
         pretrain = trainer_config.stage == "pretrain"
+        geometry_stage = trainer_config.stage == VGGT_STAGE
+        sequence_length = int(collection.max_frames)  # of every vggt-stage sample
         # token pairs of the alignment term, or None
         alignment = stages.alignment_settings(
             trainer_config, self.config.habitat.task, policy.model.token_grid
@@ -100,6 +106,14 @@ class CollectionRuns:
         added = [0]
 
         def on_step(view: StepView, action: dict[str, Any]) -> None:
+            if geometry_stage:  # VGGT's targets, no heatmaps or actions
+                if len(view.indices) < sequence_length:
+                    return  # an episode's first steps: fewer frames than a sequence
+                vggt_sample = view.vggt_sample()
+                if vggt_sample is not None:
+                    buffer.add(vggt_sample)  # type: ignore[arg-type]
+                    added[0] += 1
+                return
             previous = previous_action.get(view.env_index) if view.step > 0 else None
             weight = inflection_weight(previous, view.expert_action, coef)
             previous_action[view.env_index] = view.expert_action

@@ -11,7 +11,8 @@
   server preloads ``habitat_fih`` (habitat's own worker function is unpickled before the
   factory, so the compatibility layer must already be there); ``fork`` works too.
 - `FrameHistory`: per environment, the RGB frames of the task's memory (step indices in
-  ``frame_heatmaps.frame_indices``) plus the current one, resized for the model.
+  ``frame_heatmaps.frame_indices``) plus the current one, resized for the model; in the
+  ``vggt`` stage also their depths (`DepthKeeping`).
 - `StepView`: one environment's view at one step and the training `Sample` made from it (in
   pretraining with the alignment term, with its cross-frame token pairs,
   `habitat_fih.trainers.correspondences`).
@@ -39,14 +40,17 @@ from habitat.core.vector_env import VectorEnv
 
 import habitat_fih  # noqa: F401  (compat layer + registrations before any habitat env is built)
 from habitat_fih.geometry import CameraStatus
+from habitat_fih.geometry.surface import working_depth
 from habitat_fih.models.vggt.pose_encoding import extri_intri_to_pose_encoding
 from habitat_fih.tasks.fih_task import PREDICTION_KEY
 from habitat_fih.trainers.buffer import Sample
 from habitat_fih.trainers.correspondences import CorrespondenceSettings, view_correspondences
 from habitat_fih.trainers.inputs import validate_inputs
+from habitat_fih.trainers.vggt_samples import VGGTSample, geometry_rows, view_vggt_sample
 from habitat_fih.trainers.worker_errors import ReportingVectorEnv, report_paths, write_report
 
 __all__ = [
+    "DepthKeeping",
     "EpisodeResult",
     "FIHEnv",
     "FrameHistory",
@@ -72,17 +76,7 @@ def frame_geometry_poses(geometry: dict[str, Any], steps: Sequence[int]) -> np.n
     Raises:
         ValueError: a step that the observation holds no valid camera for.
     """
-    slot_of = {
-        int(f): j
-        for j, (f, ok) in enumerate(zip(geometry["frame_indices"], geometry["valid"], strict=True))
-        if f >= 0 and ok
-    }
-    missing = [int(s) for s in steps if int(s) not in slot_of]
-    if missing:
-        raise ValueError(
-            f"frame_geometry has no camera for steps {missing} (it holds {sorted(slot_of)})"
-        )
-    rows = [slot_of[int(s)] for s in steps]
+    rows = geometry_rows(geometry, steps)
     ext = torch.as_tensor(np.asarray(geometry["extrinsics"])[rows], dtype=torch.float64)
     intr = torch.as_tensor(np.asarray(geometry["intrinsics"])[rows], dtype=torch.float64)
     height, width = float(2 * intr[0, 1, 2]), float(2 * intr[0, 0, 2])
@@ -228,21 +222,49 @@ def area_resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     )
 
 
+@dataclass(frozen=True)
+class DepthKeeping:
+    """How `FrameHistory` keeps each frame's depth (the ``vggt`` stage's targets): the task's
+    working depth resampled to ``size`` x ``size`` (VGGT's input) with
+    `habitat_fih.geometry.surface.working_depth` (exact on planes; the covisibility
+    tolerances ``abs_tol`` / ``rel_tol``; 0 at and beyond ``max_depth``)."""
+
+    size: int
+    abs_tol: float
+    rel_tol: float
+    max_depth: float
+
+    def resample(self, depth: np.ndarray) -> np.ndarray:
+        return working_depth(
+            depth, (self.size, self.size), self.abs_tol, self.rel_tol, self.max_depth
+        )
+
+
 class FrameHistory:
     """RGB frames of one environment's memory plus the current frame (see module docstring)."""
 
-    def __init__(self, frame_size: int, max_frames: int) -> None:
+    def __init__(self, frame_size: int, max_frames: int, depth: DepthKeeping | None = None) -> None:
         if max_frames < 1:
             raise ValueError(f"max_frames must be >= 1, got {max_frames}")
         self.frame_size = frame_size
         self.max_frames = max_frames
+        self.depth = depth
         self.frames: dict[int, np.ndarray] = {}
+        self.depths: dict[int, np.ndarray] = {}
 
     def reset(self) -> None:
         self.frames = {}
+        self.depths = {}
 
-    def update(self, step: int, rgb: np.ndarray, memory_indices: np.ndarray) -> None:
-        """Store the current frame; drop frames that left the task's memory."""
+    def update(
+        self,
+        step: int,
+        rgb: np.ndarray,
+        memory_indices: np.ndarray,
+        geometry: dict[str, Any] | None = None,
+    ) -> None:
+        """Store the current frame (and, with `depth`, its depth from the ``frame_geometry``
+        observation `geometry`); drop frames that left the task's memory."""
         keep = {int(i) for i in memory_indices if i >= 0} | {step}
         self.frames = {k: v for k, v in self.frames.items() if k in keep}
         self.frames[step] = cv2.resize(
@@ -250,6 +272,18 @@ class FrameHistory:
             (self.frame_size, self.frame_size),
             interpolation=cv2.INTER_AREA,
         )
+        if self.depth is not None:
+            if geometry is None:
+                raise ValueError(
+                    f"keeping each frame's depth needs the {GEOMETRY_UUID!r} sensor "
+                    "(its current_depth): add it to habitat.task.lab_sensors"
+                )
+            self.depths = {k: v for k, v in self.depths.items() if k in keep}
+            self.depths[step] = self.depth.resample(np.asarray(geometry["current_depth"]))
+
+    def view_depths(self, slots: Sequence[int]) -> np.ndarray | None:
+        """[S, R, R] depths of `slots` (None when depths are not kept)."""
+        return None if self.depth is None else np.stack([self.depths[s] for s in slots])
 
     def slots(self, step: int, memory_indices: np.ndarray) -> list[int]:
         """Step indices of the sample's frames: memory frames (subsampled uniformly to
@@ -278,6 +312,7 @@ class StepView:
     expert_action: int
     frames: np.ndarray  # [S, H, W, 3] uint8, current last
     indices: np.ndarray  # [S] int64
+    depths: np.ndarray | None = None  # [S, R, R] metres (FrameHistory.depth), or None
 
     _poses: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -319,6 +354,13 @@ class StepView:
                 maps[i] = m
                 valid[i] = bool(ok[j])
         return maps, valid
+
+    def vggt_sample(self) -> VGGTSample | None:
+        """The ``vggt`` stage's sample of this view's frames
+        (`habitat_fih.trainers.vggt_samples.view_vggt_sample`)."""
+        return view_vggt_sample(
+            self.observations.get(GEOMETRY_UUID), self.frames, self.indices, self.depths
+        )
 
     def correspondences(
         self, settings: CorrespondenceSettings, indices: np.ndarray | None = None
@@ -466,7 +508,7 @@ def run_episodes(
             if o is None:
                 continue
             memory = o[HEATMAP_UUID]["frame_indices"]
-            histories[i].update(steps[i], o["rgb"], memory)
+            histories[i].update(steps[i], o["rgb"], memory, o.get(GEOMETRY_UUID))
             slots = histories[i].slots(steps[i], memory)
             views.append(
                 StepView(
@@ -478,6 +520,7 @@ def run_episodes(
                     expert_action=int(np.asarray(o[EXPERT_UUID]).reshape(-1)[0]),
                     frames=np.stack([histories[i].frames[s] for s in slots]),
                     indices=np.asarray(slots, dtype=np.int64),
+                    depths=histories[i].view_depths(slots),
                 )
             )
         actions = decide(views)

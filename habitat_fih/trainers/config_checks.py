@@ -10,8 +10,12 @@ sides and how to reconcile them. (Range checks of the trainer's own values:
   score the same (step, frame) pairs.
 - `check_alignment_sensors`: pretraining's alignment term makes its pairs from the
   ``frame_geometry`` sensor and the covisibility targets.
+- `check_vggt_stage`: the ``vggt`` stage's targets come from the ``frame_geometry`` sensor
+  (cameras, each frame's depth) and its model must have a head it can train.
 - `trained_target_kinds`: the heatmap kinds ``collection.target_kind`` trains, which the
   ``frame_heatmaps`` sensor must emit.
+- `check_offload_not_training`: component offload (``model.overrides.offload``) is for
+  evaluation only.
 """
 
 from __future__ import annotations
@@ -19,14 +23,19 @@ from __future__ import annotations
 from typing import Any
 
 from habitat_fih.models.config import FIHModelConfig
+from habitat_fih.models.losses import VGGT_STAGE
 from habitat_fih.trainers.collector import GEOMETRY_UUID
 from habitat_fih.trainers.settings import TARGET_KIND_CHOICES
 from habitat_fih.trainers.stages import ALIGNMENT_SETTING, alignment_weights
+
+OFFLOAD_SETTING = "habitat_baselines.fih.model.overrides.offload"
 
 __all__ = [
     "check_alignment_sensors",
     "check_geometry_prior_sensor",
     "check_min_overlaps",
+    "check_offload_not_training",
+    "check_vggt_stage",
     "has_camera_sensor",
     "lab_sensors",
     "trained_target_kinds",
@@ -90,6 +99,31 @@ def check_alignment_sensors(config: Any) -> None:
             + " and ".join(missing)
             + f" in habitat.task.lab_sensors, which has {sorted(sensors)}; add them or set "
             f"{ALIGNMENT_SETTING}=0"
+        )
+
+
+def check_vggt_stage(config: Any) -> None:
+    """The ``vggt`` stage (in ``fih.stage`` or any ``fih.schedule`` entry) needs the
+    ``frame_geometry`` sensor: one clear error naming it before anything starts."""
+    trainer_config = config.habitat_baselines.fih
+    entries = [trainer_config.stage, *(dict(e).get("stage") for e in trainer_config.schedule)]
+    if VGGT_STAGE not in entries or has_camera_sensor(config):
+        return
+    raise ValueError(
+        f"habitat_baselines.fih stage {VGGT_STAGE!r} trains VGGT on the simulator's cameras and "
+        f"depth, read from the {GEOMETRY_UUID!r} lab sensor: add it to habitat.task.lab_sensors "
+        f"(which has {sorted(lab_sensors(config))})"
+    )
+
+
+def check_offload_not_training(model_config: FIHModelConfig) -> None:
+    """Training with component offload is refused (`habitat_fih.models.offload`: the
+    offloaded weights rest on CPU between stages and gradients are not supported)."""
+    if model_config.offload:
+        raise ValueError(
+            f"{OFFLOAD_SETTING}={list(model_config.offload)} (component offload) is for "
+            "inference / evaluation only (habitat_baselines.evaluate=True): remove it, or set "
+            f"{OFFLOAD_SETTING}=[], to train"
         )
 
 

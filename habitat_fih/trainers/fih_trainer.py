@@ -67,7 +67,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from habitat_fih.models.factory import build_model
-from habitat_fih.models.losses import STAGES
+from habitat_fih.models.losses import TRAINING_STAGES, VGGT_STAGE
 from habitat_fih.models.policy import FIHPolicy
 from habitat_fih.models.spec import build_model_config, deep_merge, tokenizer_for
 from habitat_fih.trainers import stages
@@ -81,11 +81,18 @@ from habitat_fih.trainers.checkpoint import (
     save_model_checkpoint,
 )
 from habitat_fih.trainers.collection_runs import CollectionRuns, derived_seed
-from habitat_fih.trainers.collector import FrameHistory, build_vector_env, env_config
+from habitat_fih.trainers.collector import (
+    DepthKeeping,
+    FrameHistory,
+    build_vector_env,
+    env_config,
+)
 from habitat_fih.trainers.config_checks import (
     check_alignment_sensors,
     check_geometry_prior_sensor,
     check_min_overlaps,
+    check_offload_not_training,
+    check_vggt_stage,
     trained_target_kinds,
 )
 from habitat_fih.trainers.correspondences import CorrespondenceSettings
@@ -132,8 +139,10 @@ class FIHTrainer(BaseTrainer):
         self.baselines_config = config.habitat_baselines
         self.trainer_config = self.baselines_config.fih  # habitat_baselines.fih
         stage = self.trainer_config.stage
-        if stage not in STAGES:
-            raise ValueError(f"habitat_baselines.fih.stage must be one of {STAGES}, got {stage!r}")
+        if stage not in TRAINING_STAGES:
+            raise ValueError(
+                f"habitat_baselines.fih.stage must be one of {TRAINING_STAGES}, got {stage!r}"
+            )
         check_trainer_values(config)  # one clear error before anything starts
         self.dist = DistInfo.from_env()
         self.model_config = build_model_config(self.trainer_config.model)
@@ -145,6 +154,9 @@ class FIHTrainer(BaseTrainer):
         check_geometry_prior_sensor(config, self.model_config)
         check_min_overlaps(config)
         check_alignment_sensors(config)
+        if not self.baselines_config.get("evaluate", False):  # offload: evaluation only
+            check_offload_not_training(self.model_config)
+        check_vggt_stage(config)
         self.target_kinds = trained_target_kinds(config)
         self.model_config.target_kinds = self.target_kinds
         self.resume_file = ResumeFile(
@@ -215,8 +227,20 @@ class FIHTrainer(BaseTrainer):
         torch.manual_seed(seed)
 
     def _history(self) -> FrameHistory:
+        """A new frame history; in the ``vggt`` stage it keeps every frame's depth at VGGT's
+        input size (the targets, `habitat_fih.trainers.vggt_samples`)."""
         collection = self.trainer_config.collection
-        return FrameHistory(int(collection.frame_size), int(collection.max_frames))
+        depth = None
+        if self.trainer_config.stage == VGGT_STAGE:
+            task = self.config.habitat.task
+            sensors = self.config.habitat.simulator.agents.main_agent.sim_sensors
+            depth = DepthKeeping(
+                size=int(self.model_config.image_size),
+                abs_tol=float(task.get("covisibility_abs_tol", 0.05)),
+                rel_tol=float(task.get("covisibility_rel_tol", 0.02)),
+                max_depth=float(sensors.depth_sensor.max_depth),
+            )
+        return FrameHistory(int(collection.frame_size), int(collection.max_frames), depth)
 
     @property
     def checkpoint_folder(self) -> str:
@@ -309,6 +333,7 @@ class FIHTrainer(BaseTrainer):
             self.device,
             self.dist.is_distributed,
             bool(trainer_config.find_unused_parameters),
+            vggt_losses=stages.vggt_loss_config(trainer_config.losses),
         )
         buffer = ReplayBuffer(int(trainer_config.collection.buffer_size))
         generators = {"batch": torch.Generator().manual_seed(derived_seed(seed, self.dist.rank, 3))}

@@ -48,9 +48,11 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from habitat_fih.models.losses import kind_suffix
+from habitat_fih.models.losses import VGGT_STAGE, kind_suffix
 from habitat_fih.models.policy import FIHPolicy
-from habitat_fih.trainers.buffer import Sample, collate
+from habitat_fih.models.vggt.losses import VGGTLossConfig
+from habitat_fih.trainers.buffer import collate
+from habitat_fih.trainers.vggt_stage import VGGTStageLoss
 
 __all__ = [
     "Learner",
@@ -166,6 +168,9 @@ class Learner:
         grad_scaling: fp16 loss scaling: None (default) decides by `needs_grad_scaler` from the
             model's config and parameters; True / False force it (True on a CPU model gives a
             ``GradScaler("cpu")``, for tests).
+        vggt_losses: the ``vggt`` stage's loss settings (default `VGGTLossConfig()`); only read
+            in that stage, where the samples are `VGGTSample` s, the loss is
+            `habitat_fih.trainers.vggt_stage.VGGTStageLoss` and DDP wraps VGGT alone.
     """
 
     def __init__(
@@ -178,6 +183,7 @@ class Learner:
         distributed: bool = False,
         find_unused_parameters: bool = True,
         grad_scaling: bool | None = None,
+        vggt_losses: VGGTLossConfig | None = None,
     ) -> None:
         self.policy = policy
         self.stage = stage
@@ -210,10 +216,16 @@ class Learner:
         if grad_scaling:
             self.grad_scaler = torch.amp.GradScaler("cuda" if "cuda" in device_types else "cpu")
             logger.info("fp16 loss scaling on (GradScaler, scale %g)", self.grad_scaler.get_scale())
-        self.model: torch.nn.Module = policy.model
+        self.vggt_loss: VGGTStageLoss | None = None
+        trained: torch.nn.Module = policy.model
+        if stage == VGGT_STAGE:
+            self.vggt_loss = VGGTStageLoss(policy.model, vggt_losses or VGGTLossConfig())
+            trained = policy.model.vggt
+            param_devices = {p.device for p in trained.parameters()}
+        self.model: torch.nn.Module = trained
         if distributed:
             self.model = DistributedDataParallel(
-                policy.model,
+                trained,
                 device_ids=ddp_device_ids(param_devices),
                 find_unused_parameters=find_unused_parameters,
             )
@@ -245,8 +257,11 @@ class Learner:
             logger.warning("the resume state has a GradScaler state but this run needs none")
 
     # ------------------------------------------------------------------ update
-    def loss(self, samples: list[Sample]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """(total loss, logged terms + batch heatmap quality) of one micro-batch."""
+    def loss(self, samples: list[Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(total loss, logged terms + batch heatmap quality, or in the ``vggt`` stage the
+        batch's geometry errors) of one micro-batch."""
+        if self.vggt_loss is not None:
+            return self.vggt_loss(self.model, samples)
         obs = collate(samples)
         obs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in obs.items()}
         output = self.model(*self.policy.model_inputs(obs))  # through DDP when distributed
@@ -257,7 +272,7 @@ class Learner:
     def _backward(self, loss: torch.Tensor) -> None:
         (loss if self.grad_scaler is None else self.grad_scaler.scale(loss)).backward()
 
-    def update(self, batches: list[list[Sample]]) -> dict[str, float]:
+    def update(self, batches: list[list[Any]]) -> dict[str, float]:
         """One optimiser update over `batches` (the micro-batches of gradient accumulation);
         returns the logged values: the loss terms (means over the micro-batches), ``train/lr``
         (the rate this update uses), ``grad_norm`` (before clipping) and, with fp16 loss

@@ -8,12 +8,15 @@
   expert alone); collected samples carry VLN-CE inflection weights with the stage's coefficient.
 - `alignment_weights`, `alignment_settings`: pretraining's cross-frame alignment term (its
   weight in each pretrain stage of the run; how collection makes its token pairs).
+- `vggt_loss_config`: the ``vggt`` stage's loss settings (``losses.vggt``,
+  `habitat_fih.models.vggt.losses.VGGTLossConfig`).
 - `stage_configs`: the (checkpoint folder, config) of every stage of ``fih.schedule``, run one
   after another by `FIHTrainer.train`; a finished stage leaves `STAGE_DONE_FILE`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -22,9 +25,10 @@ from omegaconf import OmegaConf
 
 from habitat_fih.config.trainer_configs import FIHTrainerConfig
 from habitat_fih.models.config import FIHModelConfig
-from habitat_fih.models.losses import STAGES
+from habitat_fih.models.losses import TRAINING_STAGES, VGGT_STAGE
 from habitat_fih.models.policy import FIHPolicyConfig
 from habitat_fih.models.spec import deep_merge
+from habitat_fih.models.vggt.losses import VGGTLossConfig
 from habitat_fih.trainers.correspondences import CorrespondenceSettings
 
 __all__ = [
@@ -37,6 +41,7 @@ __all__ = [
     "policy_config",
     "stage_configs",
     "stage_trains_actions",
+    "vggt_loss_config",
 ]
 
 #: Written in a stage's checkpoint folder when the stage finished (a schedule skips it then).
@@ -49,12 +54,31 @@ def _plain(node: Any) -> Any:
     return dict(node) if isinstance(node, dict) else OmegaConf.to_container(node, resolve=True)
 
 
-def policy_config(losses: Any) -> FIHPolicyConfig:
-    """Policy config with the trainer's loss overrides (``habitat_baselines.fih.losses``; unnamed
-    weights keep the `LossConfig` defaults, pretraining's cross-frame alignment included)."""
+def _losses_dict(losses: Any) -> dict[str, Any]:
     if losses is not None and not isinstance(losses, dict):  # a DictConfig from Hydra
         losses = OmegaConf.to_container(losses, resolve=True)
-    return FIHPolicyConfig(losses=dict(losses or {}))  # type: ignore[arg-type]
+    return dict(losses or {})
+
+
+def policy_config(losses: Any) -> FIHPolicyConfig:
+    """Policy config with the trainer's loss overrides (``habitat_baselines.fih.losses``; unnamed
+    weights keep the `LossConfig` defaults, pretraining's cross-frame alignment included). The
+    ``vggt`` entry is the vggt stage's (`vggt_loss_config`)."""
+    losses = {k: v for k, v in _losses_dict(losses).items() if k != VGGT_STAGE}
+    return FIHPolicyConfig(losses=losses)  # type: ignore[arg-type]
+
+
+def vggt_loss_config(losses: Any) -> VGGTLossConfig:
+    """The ``vggt`` stage's loss settings: ``habitat_baselines.fih.losses.vggt`` over the
+    `VGGTLossConfig` defaults (an unknown key is one ValueError naming it and the known ones)."""
+    entry = _losses_dict(losses).get(VGGT_STAGE) or {}
+    known = {f.name for f in dataclasses.fields(VGGTLossConfig)}
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise ValueError(
+            f"habitat_baselines.fih.losses.vggt has unknown keys {unknown}; known: {sorted(known)}"
+        )
+    return VGGTLossConfig(**entry)
 
 
 def action_losses(trainer_config: Any) -> Any:
@@ -67,7 +91,7 @@ def action_losses(trainer_config: Any) -> Any:
 def stage_trains_actions(trainer_config: Any, model_config: FIHModelConfig) -> bool:
     """Whether the stage trains the action head with a non-zero action loss."""
     stage = trainer_config.stage
-    if stage == "pretrain" or not model_config.stages[stage].train_action_head:
+    if stage in ("pretrain", VGGT_STAGE) or not model_config.stages[stage].train_action_head:
         return False
     return action_losses(trainer_config).action_weight > 0
 
@@ -129,10 +153,10 @@ def stage_configs(config: Any) -> list[tuple[str, Any]]:
     previous = str(trainer_config.pretrained_checkpoint or "")
     tensorboard_dir = str(baselines_config.tensorboard_dir)
     for k, entry in enumerate(schedule):
-        if not isinstance(entry, dict) or entry.get("stage") not in STAGES:
+        if not isinstance(entry, dict) or entry.get("stage") not in TRAINING_STAGES:
             raise ValueError(
                 f"habitat_baselines.fih.schedule[{k}] must be a mapping with stage in "
-                f"{STAGES}, got {entry!r}"
+                f"{TRAINING_STAGES}, got {entry!r}"
             )
         for key in ("schedule", "pretrained_checkpoint"):
             if key in entry:

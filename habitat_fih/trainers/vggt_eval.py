@@ -1,7 +1,7 @@
 """VGGT's geometry on simulator episodes: camera and depth errors against the exact truth.
 
     python -m habitat_fih.trainers.vggt_eval --split val_seen [--episodes 10] [--frames 8]
-        [--vggt-dir DIR | --tiny] [--image-size R] [--device cpu] [--out stats.json]
+        [--vggt-dir DIR | --checkpoint CKPT] [--image-size R] [--device cpu] [--out stats.json]
 
 For each of the split's first N episodes (sorted by id, as the trainer's evaluation takes them)
 the expert's path is recorded with `habitat_fih.datasets.record` (RGB video + geometry sidecar:
@@ -16,9 +16,10 @@ delta < 1.25 (as predicted and after per-sequence median scaling).
 
 The stats json (written atomically) holds the per-episode values and their means over the
 episodes (NaN-free means: an episode without a defined value, e.g. no translation in its
-frames, is left out of that mean and the count says so). Without ``--vggt-dir`` the random-init
-VGGT of ``--tiny`` runs (numbers without meaning; a check that the program works); real
-numbers need VGGT-1B weights in a local directory.
+frames, is left out of that mean and the count says so). Without ``--vggt-dir`` or ``--checkpoint``
+the random-init tiny VGGT runs (numbers without meaning; a check that the program works); real
+numbers need VGGT-1B weights in a local directory. ``--checkpoint`` scores the VGGT of an fih
+trainer checkpoint, e.g. one the ``vggt`` stage fine-tuned (its input size is the checkpoint's).
 """
 
 from __future__ import annotations
@@ -146,12 +147,47 @@ def _vggt_predictor(vggt_dir: str | None, image_size: int, device: str) -> Predi
     return predict
 
 
+def _checkpoint_predictor(path: str, device: str) -> tuple[Predictor, int]:
+    """(predictor, input size R) of the VGGT inside an fih trainer checkpoint (e.g. a ``vggt``
+    stage's): built as the checkpoint's model config says (read from its ``vggt_dir`` when set),
+    then the checkpoint's ``vggt.*`` weights loaded over it; run with the causal mask the model
+    acts with under ``vggt_history: causal_cache``."""
+    from habitat_fih.models.factory import build_vggt_component
+    from habitat_fih.trainers.checkpoint import list_checkpoints, load_checkpoint
+
+    path = list_checkpoints(path)[-1]  # a file, or a folder's last
+    ckpt = load_checkpoint(path)
+    if "model_config" not in ckpt:
+        raise ValueError(f"{path}: no model_config entry (not an fih trainer checkpoint)")
+    config = FIHModelConfig.from_dict(ckpt["model_config"])
+    vggt = build_vggt_component(config)
+    state = {k[len("vggt.") :]: v for k, v in ckpt["model"].items() if k.startswith("vggt.")}
+    if state:
+        vggt.load_state_dict(state)
+    elif config.vggt_dir is None:
+        raise ValueError(f"{path}: holds no VGGT weights and its model config has no vggt_dir")
+    vggt = vggt.to(device).eval()
+    window = config.vggt_cache_window if config.vggt_history == "causal_cache" else None
+    heads = [h for h in ("camera", "depth") if getattr(vggt, f"{h}_head") is not None]
+
+    def predict(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return vggt(images, heads=heads, causal_window=window)
+
+    return predict, int(config.image_size)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="val_seen")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--vggt-dir", default=None, help="local VGGT-1B checkpoint directory")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--vggt-dir", default=None, help="local VGGT-1B checkpoint directory")
+    source.add_argument(
+        "--checkpoint",
+        default=None,
+        help="an fih trainer checkpoint (file or folder: its last), e.g. the vggt stage's",
+    )
     parser.add_argument(
         "--image-size",
         type=int,
@@ -162,13 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=None, help="stats json (default: print only)")
     args = parser.parse_args(argv)
-    size = args.image_size or (518 if args.vggt_dir else FIHModelConfig.tiny().image_size)
-    predict = _vggt_predictor(args.vggt_dir, size, args.device)
+    if args.checkpoint:
+        predict, size = _checkpoint_predictor(args.checkpoint, args.device)
+        if args.image_size not in (None, size):
+            parser.error(f"--image-size {args.image_size}: the checkpoint's model reads {size}")
+    else:
+        size = args.image_size or (518 if args.vggt_dir else FIHModelConfig.tiny().image_size)
+        predict = _vggt_predictor(args.vggt_dir, size, args.device)
     with tempfile.TemporaryDirectory(prefix="vggt_eval_") as work:
         stats = evaluate_geometry(
             predict, args.split, args.episodes, args.frames, size, work, args.config, args.device
         )
-    stats["vggt"] = args.vggt_dir or "random-init tiny"
+    stats["vggt"] = args.checkpoint or args.vggt_dir or "random-init tiny"
     text = json.dumps(stats, indent=2)
     if args.out:
         atomic_write(args.out, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))

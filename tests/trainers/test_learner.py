@@ -79,7 +79,9 @@ def _applied_gradient(learner: Learner, batches: list[list[Sample]]) -> tuple[to
     unscaling and clipping — and the update's logged values)."""
     seen: list[torch.Tensor] = []
     hook = learner.optimizer.register_step_pre_hook(
-        lambda *_: seen.append(_flat([p.grad for p in learner.params]))
+        lambda *_: seen.append(
+            _flat([torch.zeros_like(p) if p.grad is None else p.grad for p in learner.params])
+        )  # (a parameter the forward does not use, e.g. VGGT's mask token, has no gradient)
     )
     try:
         terms = learner.update(batches)
@@ -218,3 +220,65 @@ def test_the_learner_and_evaluate_loss_share_one_loss_path() -> None:
     assert torch.equal(total, again)
     assert {k for k in terms if not k.startswith("quality/")} == set(policy_terms)
     assert all(torch.equal(terms[k], v) for k, v in policy_terms.items())
+
+
+def _vggt_learner(grad_scaling: bool | None = None) -> Learner:
+    """A vggt-stage learner of the tiny model (VGGT's heads + aggregator train)."""
+    torch.manual_seed(0)
+    cfg = FIHModelConfig.tiny()
+    policy = FIHPolicy(
+        build_model(cfg, tokenizer=build_stand_in_tokenizer(cfg)), None, policy_config({})
+    )
+    policy.model.set_stage("vggt")
+    optim = OptimConfig(lr=1e-2, weight_decay=0.0, warmup_updates=0, grad_clip=1e9)
+    return Learner(policy, optim, 10, "vggt", CPU, grad_scaling=grad_scaling)
+
+
+def _vggt_samples(count: int = 2) -> list:
+    """Sequences of 3 frames walking 0.3 m forward and turning 10 degrees over a floor 1.5 m
+    below the camera (a plane: every pixel below the horizon has a depth)."""
+    from habitat_fih.geometry.camera import quat_from_angle_axis, quat_to_rotation_matrix
+    from habitat_fih.models.vggt.targets import vggt_targets
+    from habitat_fih.trainers.vggt_samples import VGGTSample
+
+    rng = np.random.default_rng(3)
+    out = []
+    v = (np.arange(32) + 0.5 - 16) / 16  # normalised image row, down positive
+    depth = np.where(v > 0, 1.5 / np.maximum(v, 1e-9), 0.0)[:, None].repeat(32, 1)
+    for _ in range(count):
+        poses = []
+        for k in range(3):
+            pose = np.eye(4)
+            q = quat_from_angle_axis(np.radians(10.0 * k), np.array([0.0, 1.0, 0.0]))
+            pose[:3, :3] = quat_to_rotation_matrix(q)
+            pose[:3, 3] = [0.0, 1.5, -0.3 * k]
+            poses.append(pose)
+        targets = vggt_targets(np.stack(poses), 90.0, np.stack([depth] * 3))
+        frames = rng.integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+        out.append(VGGTSample(frames, np.arange(3, dtype=np.int64), targets))
+    return out
+
+
+def test_vggt_stage_fp16_overflow_skips_the_step() -> None:
+    """The vggt stage runs through the same `Learner` update: with a scaler the applied gradient
+    is the fp32 one, and a step whose gradients overflow changes no weight and halves the
+    scale."""
+    learner = _vggt_learner(grad_scaling=True)
+    assert learner.grad_scaler is not None and learner.model is learner.policy.model.vggt
+    assert learner.params and all(
+        any(p is q for q in learner.policy.model.vggt.parameters()) for p in learner.params
+    )
+    scale = learner.grad_scaler.get_scale()
+    data = _vggt_samples()
+    plain, _ = _applied_gradient(_vggt_learner(), [data])
+    scaled, terms = _applied_gradient(learner, [data])
+    torch.testing.assert_close(scaled, plain, rtol=1e-4, atol=1e-6)
+    assert terms["train/skipped_step"] == 0.0 and "vggt/camera" in terms
+    weight = next(p for n, p in learner.policy.model.vggt.named_parameters() if "camera_head" in n)
+    hook = weight.register_hook(lambda g: torch.full_like(g, float("inf")))
+    before = _flat(learner.params).clone()
+    terms = learner.update([data])
+    hook.remove()
+    assert terms["train/skipped_step"] == 1.0
+    assert torch.equal(_flat(learner.params), before)
+    assert learner.grad_scaler.get_scale() == scale / 2
