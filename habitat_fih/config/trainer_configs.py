@@ -105,6 +105,10 @@ class CollectionConfig:
             ``target_kinds`` must include them. Each kind's loss terms are weighted by
             ``losses.<stage>.camera_position_weight`` (1) on top of the terms' own weights and
             logged with a ``_camera_position`` suffix.
+        vggt_sequence: the frames of a ``vggt``-stage sample (always ``max_frames`` of them):
+            ``memory`` (default: the frame set the FIH model sees at that step, memory frames
+            then the current view) or ``recent`` (the last ``max_frames`` steps, consecutive:
+            small baselines, from which a from-scratch VGGT learns relative poses first).
     """
 
     frame_size: int = 32
@@ -115,6 +119,7 @@ class CollectionConfig:
     deterministic_policy: bool = False
     max_episode_steps: int = -1
     target_kind: str = "covisibility"
+    vggt_sequence: str = "memory"
 
 
 @dataclass

@@ -58,7 +58,7 @@ from habitat_fih.models.losses import TRAINING_STAGES, kind_suffix
 from habitat_fih.models.offload import OFFLOADABLE, ComponentOffload, offload_components
 from habitat_fih.models.qwen_vl_backbone import QwenVLBackbone
 from habitat_fih.models.sampling import select_keyframes
-from habitat_fih.models.vggt.lora import LORA_PARAMETER_TAG
+from habitat_fih.models.vggt.lora import set_vggt_trainable
 from habitat_fih.models.vggt.model import VGGT
 
 logger = logging.getLogger(__name__)
@@ -383,7 +383,7 @@ class FIHModel(nn.Module):
         if stage not in TRAINING_STAGES:
             raise ValueError(f"stage must be one of {TRAINING_STAGES}, got {stage!r}")
         spec: StageSpec = self.config.stages[stage]
-        self._set_vggt_trainable(spec)
+        set_vggt_trainable(self.vggt, spec.train_vggt, spec.vggt_aggregator)
         self.dinov3.requires_grad_(spec.train_dinov3)
         # LLM: base weights trainable only in "full"; LoRA adapters in "lora" and "full".
         for name, param in self.qwen.vlm.named_parameters():
@@ -407,27 +407,6 @@ class FIHModel(nn.Module):
             sum(counts.values()),
         )
         return counts
-
-    def _set_vggt_trainable(self, spec: StageSpec) -> None:
-        """VGGT's part of `set_stage`: nothing without ``train_vggt``; else its heads plus, by
-        ``vggt_aggregator``, nothing / the LoRA adapters / everything of the aggregator."""
-        self.vggt.requires_grad_(False)
-        if not spec.train_vggt:
-            return
-        mode = spec.vggt_aggregator
-        for name, param in self.vggt.named_parameters():
-            if not name.startswith("aggregator."):
-                param.requires_grad_(True)  # camera / depth / point heads
-            elif mode == "full":
-                param.requires_grad_(True)
-            elif mode == "lora":
-                param.requires_grad_(LORA_PARAMETER_TAG in name)
-        if mode == "lora" and not any(
-            LORA_PARAMETER_TAG in n for n, _ in self.vggt.named_parameters()
-        ):
-            raise ValueError(
-                "vggt_aggregator='lora' but VGGT has no LoRA adapters (FIHModelConfig.vggt_lora)"
-            )
 
     def train(self, mode: bool = True) -> FIHModel:
         """Set train mode; frozen backbones (no trainable parameter) stay in eval mode."""

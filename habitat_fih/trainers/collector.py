@@ -12,7 +12,8 @@
   factory, so the compatibility layer must already be there); ``fork`` works too.
 - `FrameHistory`: per environment, the RGB frames of the task's memory (step indices in
   ``frame_heatmaps.frame_indices``) plus the current one, resized for the model; in the
-  ``vggt`` stage also their depths (`DepthKeeping`).
+  ``vggt`` stage also their cameras and depths (`DepthKeeping`), optionally for the last
+  ``max_frames`` consecutive steps instead of the memory frames.
 - `StepView`: one environment's view at one step and the training `Sample` made from it (in
   pretraining with the alignment term, with its cross-frame token pairs,
   `habitat_fih.trainers.correspondences`).
@@ -50,7 +51,9 @@ from habitat_fih.trainers.vggt_samples import VGGTSample, geometry_rows, view_vg
 from habitat_fih.trainers.worker_errors import ReportingVectorEnv, report_paths, write_report
 
 __all__ = [
+    "VGGT_SEQUENCES",
     "DepthKeeping",
+    "KeptGeometry",
     "EpisodeResult",
     "FIHEnv",
     "FrameHistory",
@@ -222,22 +225,46 @@ def area_resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     )
 
 
+#: Which frames make a ``vggt``-stage sequence (``collection.vggt_sequence``).
+VGGT_SEQUENCES: tuple[str, ...] = ("memory", "recent")
+
+
 @dataclass(frozen=True)
 class DepthKeeping:
-    """How `FrameHistory` keeps each frame's depth (the ``vggt`` stage's targets): the task's
-    working depth resampled to ``size`` x ``size`` (VGGT's input) with
-    `habitat_fih.geometry.surface.working_depth` (exact on planes; the covisibility
-    tolerances ``abs_tol`` / ``rel_tol``; 0 at and beyond ``max_depth``)."""
+    """How `FrameHistory` keeps each frame's geometry for the ``vggt`` stage's targets: its
+    camera (the ``frame_geometry`` row of the step it was taken at: OpenCV extrinsics relative to
+    the episode's first camera, intrinsics) and its depth, the task's working depth resampled to
+    ``size`` x ``size`` (VGGT's input) with `habitat_fih.geometry.surface.working_depth` (exact
+    on planes; the covisibility tolerances ``abs_tol`` / ``rel_tol``; 0 at and beyond
+    ``max_depth``). ``sequence`` picks a sample's frames: ``memory`` (the FIH model's own frame
+    set, `FrameHistory.slots`) or ``recent`` (the last ``max_frames`` steps, consecutive: small
+    baselines, what a from-scratch VGGT learns relative poses from first)."""
 
     size: int
     abs_tol: float
     rel_tol: float
     max_depth: float
+    sequence: str = "memory"
+
+    def __post_init__(self) -> None:
+        if self.sequence not in VGGT_SEQUENCES:
+            raise ValueError(
+                f"collection.vggt_sequence must be one of {VGGT_SEQUENCES}, got {self.sequence!r}"
+            )
 
     def resample(self, depth: np.ndarray) -> np.ndarray:
         return working_depth(
             depth, (self.size, self.size), self.abs_tol, self.rel_tol, self.max_depth
         )
+
+
+@dataclass(frozen=True)
+class KeptGeometry:
+    """[S, ...] geometry of a view's frames kept by `FrameHistory` (`DepthKeeping`)."""
+
+    depths: np.ndarray  # [S, R, R] metres, 0 = invalid
+    extrinsics: np.ndarray  # [S, 3, 4] OpenCV, relative to the episode's first camera
+    intrinsics: np.ndarray  # [S, 3, 3] at the frame_geometry sensor's image size
 
 
 class FrameHistory:
@@ -250,11 +277,16 @@ class FrameHistory:
         self.max_frames = max_frames
         self.depth = depth
         self.frames: dict[int, np.ndarray] = {}
-        self.depths: dict[int, np.ndarray] = {}
+        self.geometry: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def reset(self) -> None:
         self.frames = {}
-        self.depths = {}
+        self.geometry = {}
+
+    @property
+    def recent(self) -> bool:
+        """Whether samples are the last `max_frames` steps (``vggt_sequence: recent``)."""
+        return self.depth is not None and self.depth.sequence == "recent"
 
     def update(
         self,
@@ -263,9 +295,12 @@ class FrameHistory:
         memory_indices: np.ndarray,
         geometry: dict[str, Any] | None = None,
     ) -> None:
-        """Store the current frame (and, with `depth`, its depth from the ``frame_geometry``
-        observation `geometry`); drop frames that left the task's memory."""
+        """Store the current frame (and, with `depth`, its camera and depth from the
+        ``frame_geometry`` observation `geometry`); drop frames that left the task's memory
+        (and, with ``recent`` sequences, the last `max_frames` steps)."""
         keep = {int(i) for i in memory_indices if i >= 0} | {step}
+        if self.recent:
+            keep |= set(range(max(0, step - self.max_frames + 1), step + 1))
         self.frames = {k: v for k, v in self.frames.items() if k in keep}
         self.frames[step] = cv2.resize(
             np.ascontiguousarray(rgb[..., :3]),
@@ -275,15 +310,30 @@ class FrameHistory:
         if self.depth is not None:
             if geometry is None:
                 raise ValueError(
-                    f"keeping each frame's depth needs the {GEOMETRY_UUID!r} sensor "
-                    "(its current_depth): add it to habitat.task.lab_sensors"
+                    f"keeping each frame's camera and depth needs the {GEOMETRY_UUID!r} sensor: "
+                    "add it to habitat.task.lab_sensors"
                 )
-            self.depths = {k: v for k, v in self.depths.items() if k in keep}
-            self.depths[step] = self.depth.resample(np.asarray(geometry["current_depth"]))
+            (row,) = geometry_rows(geometry, [step])
+            self.geometry = {k: v for k, v in self.geometry.items() if k in keep}
+            self.geometry[step] = (
+                self.depth.resample(np.asarray(geometry["current_depth"])),
+                np.asarray(geometry["extrinsics"], dtype=np.float64)[row],
+                np.asarray(geometry["intrinsics"], dtype=np.float64)[row],
+            )
 
-    def view_depths(self, slots: Sequence[int]) -> np.ndarray | None:
-        """[S, R, R] depths of `slots` (None when depths are not kept)."""
-        return None if self.depth is None else np.stack([self.depths[s] for s in slots])
+    def view_geometry(self, slots: Sequence[int]) -> KeptGeometry | None:
+        """The kept geometry of `slots` (None when none is kept)."""
+        if self.depth is None:
+            return None
+        depths, extrinsics, intrinsics = zip(*(self.geometry[s] for s in slots), strict=True)
+        return KeptGeometry(np.stack(depths), np.stack(extrinsics), np.stack(intrinsics))
+
+    def sequence_slots(self, step: int, memory_indices: np.ndarray) -> list[int]:
+        """The frames of a ``vggt``-stage sample: `slots` (``memory``) or the last
+        `max_frames` steps (``recent``; fewer at an episode's start)."""
+        if self.recent:
+            return list(range(max(0, step - self.max_frames + 1), step + 1))
+        return self.slots(step, memory_indices)
 
     def slots(self, step: int, memory_indices: np.ndarray) -> list[int]:
         """Step indices of the sample's frames: memory frames (subsampled uniformly to
@@ -312,7 +362,7 @@ class StepView:
     expert_action: int
     frames: np.ndarray  # [S, H, W, 3] uint8, current last
     indices: np.ndarray  # [S] int64
-    depths: np.ndarray | None = None  # [S, R, R] metres (FrameHistory.depth), or None
+    geometry: KeptGeometry | None = None  # the frames' cameras and depth (vggt stage)
 
     _poses: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -358,9 +408,7 @@ class StepView:
     def vggt_sample(self) -> VGGTSample | None:
         """The ``vggt`` stage's sample of this view's frames
         (`habitat_fih.trainers.vggt_samples.view_vggt_sample`)."""
-        return view_vggt_sample(
-            self.observations.get(GEOMETRY_UUID), self.frames, self.indices, self.depths
-        )
+        return view_vggt_sample(self.frames, self.indices, self.geometry)
 
     def correspondences(
         self, settings: CorrespondenceSettings, indices: np.ndarray | None = None
@@ -509,7 +557,8 @@ def run_episodes(
                 continue
             memory = o[HEATMAP_UUID]["frame_indices"]
             histories[i].update(steps[i], o["rgb"], memory, o.get(GEOMETRY_UUID))
-            slots = histories[i].slots(steps[i], memory)
+            # (recent vggt sequences: the vggt stage's expert-driven collection, no policy)
+            slots = histories[i].sequence_slots(steps[i], memory)
             views.append(
                 StepView(
                     env_index=i,
@@ -520,7 +569,7 @@ def run_episodes(
                     expert_action=int(np.asarray(o[EXPERT_UUID]).reshape(-1)[0]),
                     frames=np.stack([histories[i].frames[s] for s in slots]),
                     indices=np.asarray(slots, dtype=np.int64),
-                    depths=histories[i].view_depths(slots),
+                    geometry=histories[i].view_geometry(slots),
                 )
             )
         actions = decide(views)

@@ -239,6 +239,7 @@ class FIHTrainer(BaseTrainer):
                 abs_tol=float(task.get("covisibility_abs_tol", 0.05)),
                 rel_tol=float(task.get("covisibility_rel_tol", 0.02)),
                 max_depth=float(sensors.depth_sensor.max_depth),
+                sequence=str(collection.get("vggt_sequence", "memory")),
             )
         return FrameHistory(int(collection.frame_size), int(collection.max_frames), depth)
 

@@ -32,7 +32,7 @@ __all__ = [
 RESUME_KEYS = ("seed", "optim", "dagger", "collection", "losses")
 _NOT_RECORDED = {"collection.start_method"}
 #: settings added after resume states were first recorded, with the value older runs had
-_ADDED_DEFAULTS = {"collection.target_kind": "covisibility"}
+_ADDED_DEFAULTS = {"collection.target_kind": "covisibility", "collection.vggt_sequence": "memory"}
 _PREFIX = "habitat_baselines.fih."
 
 
@@ -98,6 +98,12 @@ def check_trainer_values(config: Any) -> None:
         raise ValueError(
             f"{prefix}collection.target_kind must be one of {list(TARGET_KIND_CHOICES)}, "
             f"got {kind!r}"
+        )
+    sequence = collection.get("vggt_sequence", "memory")
+    if sequence not in ("memory", "recent"):
+        raise ValueError(
+            f"{prefix}collection.vggt_sequence must be one of ['memory', 'recent'], "
+            f"got {sequence!r}"
         )
     require_int(prefix + "optim.batch_size", optim.batch_size, 1)
     require_int(prefix + "optim.grad_accumulation", optim.grad_accumulation, 1)

@@ -1,13 +1,14 @@
 """Samples of the ``vggt`` stage: a frame sequence with VGGT's targets from the simulator.
 
-In the ``vggt`` stage every collected step gives a `VGGTSample`: the frames the model would see
-at that step (`StepView.frames`: the task's memory frames subsampled to
-``collection.max_frames - 1``, then the current view; oldest first, so the oldest is VGGT's
+In the ``vggt`` stage every collected step with ``collection.max_frames`` frames gives a
+`VGGTSample`: its frames (``collection.vggt_sequence``: ``memory``, the frames the model sees
+at that step - the task's memory frames subsampled to ``max_frames - 1``, then the current
+view -, or ``recent``, the last ``max_frames`` steps; oldest first, so the oldest is VGGT's
 reference frame) and `habitat_fih.models.vggt.targets.vggt_targets` of them:
 
-- cameras from the ``frame_geometry`` sensor (OpenCV extrinsics relative to the episode's
-  first camera, turned back into habitat poses; only relative poses matter) and its intrinsics
-  (the horizontal FoV ``2 atan((W/2) / fx)``, at the sensor's own image size);
+- cameras: each frame's ``frame_geometry`` row of the step it was taken at (OpenCV extrinsics
+  relative to the episode's first camera, turned back into habitat poses; only relative poses
+  matter; intrinsics giving the horizontal FoV ``2 atan((W/2) / fx)`` at the sensor's size);
 - depth: each frame's ``frame_geometry.current_depth`` (the task's working depth, metres,
   0 = invalid) of the step it was taken at, kept by `FrameHistory` at VGGT's input size R x R
   (`habitat_fih.geometry.surface.working_depth`, the task's exact plane-interpolated
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +33,9 @@ from torch import Tensor
 from habitat_fih.geometry.camera import opencv_extrinsic_to_habitat_pose
 from habitat_fih.models.fih_model import resize_frames
 from habitat_fih.models.vggt.targets import VGGTTargets, stack_targets, vggt_targets
+
+if TYPE_CHECKING:
+    from habitat_fih.trainers.collector import KeptGeometry
 
 __all__ = ["VGGTSample", "collate_vggt", "geometry_rows", "view_vggt_sample"]
 
@@ -81,41 +85,33 @@ def geometry_rows(geometry: dict[str, Any], steps: Sequence[int]) -> list[int]:
 
 
 def view_vggt_sample(
-    geometry: dict[str, Any] | None,
-    frames: np.ndarray,
-    indices: np.ndarray,
-    depths: np.ndarray | None,
+    frames: np.ndarray, indices: np.ndarray, geometry: KeptGeometry | None
 ) -> VGGTSample | None:
     """The `VGGTSample` of one step's frames (see the module docstring).
 
     Args:
-        geometry: the step's ``frame_geometry`` observation.
         frames: [S, H, W, 3] uint8, indices [S]: the step's frames (`StepView`).
-        depths: [S, R, R] metric depth of those frames at VGGT's input size
-            (`FrameHistory` with a ``depth_size``).
+        geometry: their cameras and depths at VGGT's input size (`FrameHistory` with a
+            `DepthKeeping`).
 
     Returns:
         The sample, or None when no frame has a valid depth pixel (VGGT's scale is undefined;
         e.g. a view of nothing but sky): such a step trains nothing.
 
     Raises:
-        ValueError: no ``frame_geometry`` observation or no depths (the stage needs both), or
-            a frame without a camera.
+        ValueError: no geometry (the stage needs the ``frame_geometry`` sensor's cameras and
+            depth, kept per frame).
     """
     if geometry is None:
         raise ValueError(
-            "the vggt stage needs the frame_geometry sensor (cameras and depth of every frame): "
-            "add it to habitat.task.lab_sensors"
+            "the vggt stage needs each frame's camera and depth (FrameHistory with a "
+            "DepthKeeping, from the frame_geometry sensor)"
         )
-    if depths is None:
-        raise ValueError("the vggt stage needs each frame's depth (FrameHistory.depth_size)")
-    depths = np.asarray(depths, dtype=np.float64)
+    depths = np.asarray(geometry.depths, dtype=np.float64)
     if not np.any(depths > 0):
         return None
-    rows = geometry_rows(geometry, indices)
-    extrinsics = np.asarray(geometry["extrinsics"], dtype=np.float64)[rows]  # [S, 3, 4]
-    intrinsics = np.asarray(geometry["intrinsics"], dtype=np.float64)[rows]  # [S, 3, 3]
-    poses = opencv_extrinsic_to_habitat_pose(extrinsics)  # [S, 4, 4], the episode's world
+    intrinsics = geometry.intrinsics
+    poses = opencv_extrinsic_to_habitat_pose(geometry.extrinsics)  # [S, 4, 4], episode world
     fx, cx, cy = intrinsics[:, 0, 0], intrinsics[:, 0, 2], intrinsics[:, 1, 2]
     hfov = np.degrees(2.0 * np.arctan(cx / fx))  # [S]
     sensor_size = (int(round(2 * cy[0])), int(round(2 * cx[0])))

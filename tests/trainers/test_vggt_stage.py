@@ -46,7 +46,8 @@ def _planar_windows(inv: np.ndarray) -> np.ndarray:
     return out
 
 
-def test_samples_hold_the_simulators_cameras_and_depth(kit) -> None:
+@pytest.mark.parametrize("sequence", ["memory", "recent"])
+def test_samples_hold_the_simulators_cameras_and_depth(kit, sequence: str) -> None:
     from habitat_fih.geometry.camera import pose_from_agent_state
     from habitat_fih.models.vggt.targets import vggt_targets
     from habitat_fih.trainers.collector import (
@@ -64,7 +65,9 @@ def test_samples_hold_the_simulators_cameras_and_depth(kit) -> None:
         episode = sort_episode_ids(env.episode_ids())[0]
         obs = env.reset_to(episode)
         sensor = config.habitat.simulator.agents.main_agent.sim_sensors.depth_sensor
-        keep = DepthKeeping(size=32, abs_tol=0.05, rel_tol=0.02, max_depth=sensor.max_depth)
+        keep = DepthKeeping(
+            size=32, abs_tol=0.05, rel_tol=0.02, max_depth=sensor.max_depth, sequence=sequence
+        )
         history = FrameHistory(32, 4, keep)
         poses, raw_depth, checked = [], [], 0
         for step in range(12):
@@ -76,12 +79,12 @@ def test_samples_hold_the_simulators_cameras_and_depth(kit) -> None:
             raw_depth.append(raw)
             memory = obs["frame_heatmaps"]["frame_indices"]
             history.update(step, obs["rgb"], memory, obs["frame_geometry"])
-            slots = history.slots(step, memory)
+            slots = history.sequence_slots(step, memory)
+            if sequence == "recent":  # consecutive steps, kept whether or not in the memory
+                assert slots == list(range(max(0, step - 3), step + 1))
             if len(slots) == 4:
                 frames = np.stack([history.frames[s] for s in slots])
-                sample = view_vggt_sample(
-                    obs["frame_geometry"], frames, np.asarray(slots), history.view_depths(slots)
-                )
+                sample = view_vggt_sample(frames, np.asarray(slots), history.view_geometry(slots))
                 assert sample is not None
                 # cameras: the simulator's own sensor poses, through the same target formulas
                 expected = vggt_targets(

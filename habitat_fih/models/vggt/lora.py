@@ -10,8 +10,8 @@ of the aggregator's frame and global blocks, not the patch embedding's (DINOv2) 
 before. Inject AFTER loading released weights (`habitat_fih.models.vggt.checkpoint.load_vggt`
 reads the official key layout; peft then renames a wrapped layer's weight to
 ``...qkv.base_layer.weight``): an FIH checkpoint of a model with adapters holds those names and
-loads into a model built with the same `vggt_lora`. `FIHModel.set_stage` trains the adapters in
-a stage with ``vggt_aggregator: lora`` and freezes them otherwise.
+loads into a model built with the same `vggt_lora`. `set_vggt_trainable` (`FIHModel.set_stage`)
+trains the adapters in a stage with ``vggt_aggregator: lora`` and freezes them otherwise.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from torch import nn
 
 from habitat_fih.models.qwen_vl_backbone import LoRASettings
 
-__all__ = ["LORA_PARAMETER_TAG", "inject_vggt_lora", "target_pattern"]
+__all__ = ["LORA_PARAMETER_TAG", "inject_vggt_lora", "set_vggt_trainable", "target_pattern"]
 
 #: The substring peft gives every adapter parameter's name.
 LORA_PARAMETER_TAG = "lora_"
@@ -60,3 +60,28 @@ def inject_vggt_lora(vggt: nn.Module, settings: LoRASettings) -> int:
     )
     inject_adapter_in_model(config, vggt)
     return len(names)
+
+
+def set_vggt_trainable(vggt: nn.Module, train: bool, aggregator: str) -> None:
+    """Which VGGT parameters train (`StageSpec.train_vggt` / ``vggt_aggregator``): none when
+    not `train`; else the camera / depth / point heads plus, by `aggregator`, nothing
+    (``frozen``), the LoRA adapters (``lora``) or every weight (``full``) of the aggregator.
+
+    Raises:
+        ValueError: an unknown `aggregator`, or ``lora`` on a VGGT without adapters.
+    """
+    if aggregator not in ("frozen", "lora", "full"):
+        raise ValueError(f"vggt_aggregator must be frozen, lora or full, got {aggregator!r}")
+    vggt.requires_grad_(False)
+    if not train:
+        return
+    names = [name for name, _ in vggt.named_parameters()]
+    if aggregator == "lora" and not any(LORA_PARAMETER_TAG in n for n in names):
+        raise ValueError(
+            "vggt_aggregator='lora' but VGGT has no LoRA adapters (FIHModelConfig.vggt_lora)"
+        )
+    for name, param in vggt.named_parameters():
+        if not name.startswith("aggregator."):
+            param.requires_grad_(True)  # camera / depth / point heads
+        elif aggregator == "full" or (aggregator == "lora" and LORA_PARAMETER_TAG in name):
+            param.requires_grad_(True)
