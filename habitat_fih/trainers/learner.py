@@ -170,7 +170,8 @@ class Learner:
             ``GradScaler("cpu")``, for tests).
         vggt_losses: the ``vggt`` stage's loss settings (default `VGGTLossConfig()`); only read
             in that stage, where the samples are `VGGTSample` s, the loss is
-            `habitat_fih.trainers.vggt_stage.VGGTStageLoss` and DDP wraps VGGT alone.
+            `habitat_fih.trainers.vggt_stage.VGGTStageLoss`, a head it does not run (weight 0)
+            is frozen and DDP wraps VGGT alone.
     """
 
     def __init__(
@@ -192,6 +193,13 @@ class Learner:
         self.accumulation = int(optim.grad_accumulation)
         if self.accumulation < 1:
             raise ValueError(f"grad_accumulation must be >= 1, got {self.accumulation}")
+        self.vggt_loss: VGGTStageLoss | None = None
+        if stage == VGGT_STAGE:
+            self.vggt_loss = VGGTStageLoss(policy.model, vggt_losses or VGGTLossConfig())
+            for head in ("camera", "depth", "point"):  # a head the loss does not run stays
+                module = getattr(policy.model.vggt, f"{head}_head", None)  # frozen
+                if module is not None and head not in self.vggt_loss.heads:
+                    module.requires_grad_(False)
         self.params = [p for p in policy.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError(f"stage {stage!r} leaves no trainable parameter")
@@ -216,10 +224,8 @@ class Learner:
         if grad_scaling:
             self.grad_scaler = torch.amp.GradScaler("cuda" if "cuda" in device_types else "cpu")
             logger.info("fp16 loss scaling on (GradScaler, scale %g)", self.grad_scaler.get_scale())
-        self.vggt_loss: VGGTStageLoss | None = None
         trained: torch.nn.Module = policy.model
         if stage == VGGT_STAGE:
-            self.vggt_loss = VGGTStageLoss(policy.model, vggt_losses or VGGTLossConfig())
             trained = policy.model.vggt
             param_devices = {p.device for p in trained.parameters()}
         self.model: torch.nn.Module = trained

@@ -282,3 +282,19 @@ def test_vggt_stage_fp16_overflow_skips_the_step() -> None:
     assert terms["train/skipped_step"] == 1.0
     assert torch.equal(_flat(learner.params), before)
     assert learner.grad_scaler.get_scale() == scale / 2
+
+
+def test_vggt_stage_trains_only_the_heads_its_loss_runs() -> None:
+    from habitat_fih.models.vggt.losses import VGGTLossConfig
+
+    torch.manual_seed(0)
+    cfg = FIHModelConfig.tiny()
+    policy = FIHPolicy(
+        build_model(cfg, tokenizer=build_stand_in_tokenizer(cfg)), None, policy_config({})
+    )
+    policy.model.set_stage("vggt")
+    camera_only = VGGTLossConfig(depth_weight=0.0, point_weight=0.0)
+    learner = Learner(policy, OptimConfig(), 10, "vggt", CPU, vggt_losses=camera_only)
+    names = {n for n, p in policy.model.vggt.named_parameters() if p.requires_grad}
+    assert names and {n.split(".")[0] for n in names} == {"aggregator", "camera_head"}
+    assert len(learner.params) == len(names)
