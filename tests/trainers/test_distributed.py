@@ -1,5 +1,5 @@
-"""A 2-process gloo DDP run of the fih `Learner` keeps both ranks' parameters identical; each
-rank's training device."""
+"""A 2-process gloo DDP run of the fih `Learner` keeps both ranks' parameters identical (the main
+stage; the vggt stage, where DDP wraps VGGT alone); each rank's training device."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import socket
 
 import numpy as np
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -18,7 +19,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
+def _worker(rank: int, world: int, port: int, out_dir: str, stage: str) -> None:
     os.environ.update(
         RANK=str(rank),
         WORLD_SIZE=str(world),
@@ -31,6 +32,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     from habitat_fih.models.config import FIHModelConfig
     from habitat_fih.models.factory import build_model, build_stand_in_tokenizer
     from habitat_fih.models.policy import FIHPolicy
+    from habitat_fih.models.vggt.targets import vggt_targets
     from habitat_fih.trainers.buffer import Sample
     from habitat_fih.trainers.distributed import DistInfo, init_distributed
     from habitat_fih.trainers.learner import Learner
@@ -42,7 +44,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     policy = FIHPolicy(
         build_model(cfg, tokenizer=build_stand_in_tokenizer(cfg)), None, policy_config({})
     )
-    policy.model.set_stage("main")
+    policy.model.set_stage(stage)
     from habitat_fih.config.trainer_configs import OptimConfig
 
     optim = OptimConfig(
@@ -55,10 +57,25 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
         beta1=0.9,
         beta2=0.999,
     )
-    learner = Learner(policy, optim, 4, "main", torch.device("cpu"), distributed=True)
+    learner = Learner(policy, optim, 4, stage, torch.device("cpu"), distributed=True)
     rng = np.random.default_rng(rank)  # different data on each rank
 
+    def vggt_sample():
+        from habitat_fih.trainers.vggt_samples import VGGTSample
+
+        s = 3
+        poses = np.tile(np.eye(4), (s, 1, 1))
+        poses[:, 1, 3] = 1.5  # camera 1.5 m above a floor, walking forward
+        poses[:, 2, 3] = -0.25 * np.arange(s) * rng.random()
+        v = (np.arange(32) + 0.5 - 16) / 16
+        depth = np.where(v > 0, 1.5 / np.maximum(v, 1e-9), 0.0)[:, None].repeat(32, 1)
+        targets = vggt_targets(poses, 90.0, np.stack([depth] * s))
+        frames = rng.integers(0, 255, (s, 32, 32, 3), dtype=np.uint8)
+        return VGGTSample(frames, np.arange(s, dtype=np.int64), targets)
+
     def sample() -> Sample:
+        if stage == "vggt":
+            return vggt_sample()
         n = int(rng.integers(2, 5))
         return Sample(
             frames=rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8),
@@ -80,8 +97,9 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     dist.destroy_process_group()
 
 
-def test_two_process_gloo_ddp_keeps_parameters_identical(tmp_path) -> None:
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+@pytest.mark.parametrize("stage", ["main", "vggt"])
+def test_two_process_gloo_ddp_keeps_parameters_identical(tmp_path, stage: str) -> None:
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), stage), nprocs=2, join=True)
     result = torch.load(tmp_path / "params.pt")
     a, b = result["gathered"]
     assert torch.equal(a, b)
