@@ -81,12 +81,7 @@ from habitat_fih.trainers.checkpoint import (
     save_model_checkpoint,
 )
 from habitat_fih.trainers.collection_runs import CollectionRuns, derived_seed
-from habitat_fih.trainers.collector import (
-    DepthKeeping,
-    FrameHistory,
-    build_vector_env,
-    env_config,
-)
+from habitat_fih.trainers.collector import build_vector_env, env_config
 from habitat_fih.trainers.config_checks import (
     check_alignment_sensors,
     check_geometry_prior_sensor,
@@ -99,6 +94,7 @@ from habitat_fih.trainers.correspondences import CorrespondenceSettings
 from habitat_fih.trainers.distributed import DistInfo, init_distributed, training_device
 from habitat_fih.trainers.eval_runs import AgentFactory, EvaluationRuns
 from habitat_fih.trainers.evaluation import PolicyAgent
+from habitat_fih.trainers.frame_history import DepthKeeping, FrameHistory
 from habitat_fih.trainers.learner import Learner, NonFiniteLossError, warmup_cosine
 from habitat_fih.trainers.resume import (
     ResumeFile,

@@ -35,7 +35,7 @@ from habitat_fih.models.fih_model import resize_frames
 from habitat_fih.models.vggt.targets import VGGTTargets, stack_targets, vggt_targets
 
 if TYPE_CHECKING:
-    from habitat_fih.trainers.collector import KeptGeometry
+    from habitat_fih.trainers.frame_history import KeptGeometry
 
 __all__ = ["VGGTSample", "collate_vggt", "geometry_rows", "view_vggt_sample"]
 

@@ -50,13 +50,8 @@ def _planar_windows(inv: np.ndarray) -> np.ndarray:
 def test_samples_hold_the_simulators_cameras_and_depth(kit, sequence: str) -> None:
     from habitat_fih.geometry.camera import pose_from_agent_state
     from habitat_fih.models.vggt.targets import vggt_targets
-    from habitat_fih.trainers.collector import (
-        DepthKeeping,
-        FrameHistory,
-        env_config,
-        make_fih_env,
-        sort_episode_ids,
-    )
+    from habitat_fih.trainers.collector import env_config, make_fih_env, sort_episode_ids
+    from habitat_fih.trainers.frame_history import DepthKeeping, FrameHistory
     from habitat_fih.trainers.vggt_samples import view_vggt_sample
 
     config = kit.tiny_config(Path("/tmp/unused"), *VGGT_RUN)
