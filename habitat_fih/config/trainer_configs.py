@@ -186,7 +186,9 @@ class FIHTrainerConfig:
 
     Attributes:
         stage: ``pretrain`` (one past frame + the current view: single images as 1-frame
-            videos), ``finetune`` (frame-indexed heatmaps) or ``main`` (heatmaps + actions).
+            videos), ``finetune`` (frame-indexed heatmaps), ``main`` (heatmaps + actions) or
+            ``vggt`` (VGGT's cameras / depth / points on the simulator's geometry,
+            `habitat_fih.trainers.vggt_stage`).
         pretrained_checkpoint: a checkpoint file of an earlier stage, or a folder (its last
             ckpt.<i>.pth), whose model weights start this run (the design's
             --pretrain_checkpoint); ignored when resuming this run.
@@ -196,7 +198,8 @@ class FIHTrainerConfig:
             (torch's default of every core spins against the environment workers: 22x slower
             policy steps measured on a loaded 2-core machine) and torch's default on CUDA;
             N > 0 sets N (`habitat_fih.utils.threads`).
-        losses: per-stage loss overrides, e.g. ``{main: {action_weight: 2.0}}``.
+        losses: per-stage loss overrides, e.g. ``{main: {action_weight: 2.0}}``; the vggt
+            stage's under ``vggt`` (`VGGTLossConfig`, e.g. ``{vggt: {depth_weight: 0.5}}``).
         stop_after_updates: stop (as if killed) after this many updates of this process
             (-1 = never); the run continues with the same command (resume).
         keep_checkpoints: ckpt.*.pth files kept (oldest removed; -1 keeps all).
