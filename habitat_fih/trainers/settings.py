@@ -149,7 +149,10 @@ def check_resume_settings(
     """
     if saved is None:
         return []
-    old, new = {**_ADDED_DEFAULTS, **_flat(saved, "")}, _flat(current, "")
+    # a setting added after resume states were first recorded: a side that lacks it (an older
+    # state, or settings built without it) has the value runs had before it existed
+    old = {**_ADDED_DEFAULTS, **_flat(saved, "")}
+    new = {**_ADDED_DEFAULTS, **_flat(current, "")}
     keys = sorted((set(old) | set(new)) - _NOT_RECORDED)
     missing = object()
     diffs = [k for k in keys if old.get(k, missing) != new.get(k, missing)]
