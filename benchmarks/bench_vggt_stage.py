@@ -27,6 +27,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -85,20 +86,14 @@ def median_ms(times: list[float]) -> float:
 
 def bench_tiny(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     """The stage's own `Learner.update` on the tiny model (CPU)."""
-    from habitat_fih.models.config import StageSpec, default_stages
+    from habitat_fih.models.config import default_stages
     from habitat_fih.models.factory import build_model, build_stand_in_tokenizer
     from habitat_fih.models.policy import FIHPolicy
     from habitat_fih.trainers.learner import Learner
     from habitat_fih.trainers.stages import policy_config
 
     stages = default_stages()
-    stages["vggt"] = StageSpec(
-        train_vggt=True,
-        train_fusion=False,
-        train_heatmap_head=False,
-        train_action_head=False,
-        vggt_aggregator=mode,  # type: ignore[arg-type]
-    )
+    stages["vggt"] = replace(stages["vggt"], vggt_aggregator=mode)
     overrides: dict[str, Any] = {"stages": stages}
     if mode == "lora":
         overrides["vggt_lora"] = {"enabled": True, "r": 4, "alpha": 8}

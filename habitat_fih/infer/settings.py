@@ -42,6 +42,8 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from habitat_fih.models.offload import OFFLOADABLE, offload_components
+
 __all__ = [
     "ALGORITHMS",
     "GeometrySettings",
@@ -56,8 +58,8 @@ ALGORITHMS = ("enhanced", "quality", "fast")
 HEATMAP_SOURCES = ("model", "geometry")
 CURRENT_FRAMES = ("last", "all")
 SELECTIONS = ("uniform", "first")
-#: = habitat_fih.models.offload.OFFLOADABLE (repeated so that this module needs no torch)
-OFFLOAD_CHOICES = ("vggt", "dinov3", "llm")
+#: the components ``--offload`` may name (`habitat_fih.models.offload.OFFLOADABLE`)
+OFFLOAD_CHOICES = OFFLOADABLE
 MODEL_KEYS = (
     "preset",
     "llm",
@@ -156,22 +158,15 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def _offload(value: Any) -> tuple[str, ...]:
-    """``--offload vggt,llm`` / ``all`` / ``none``, or the config file's list -> names."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        text = value.strip()
-        if text in ("all", "none", ""):
-            return OFFLOAD_CHOICES if text == "all" else ()
-        names = [part.strip() for part in text.split(",")]
-    else:
-        names = list(value) if isinstance(value, list | tuple) else [value]
-    if not all(n in OFFLOAD_CHOICES for n in names) or len(set(names)) != len(names):
+    """``--offload vggt,llm`` / ``all`` / ``none``, or the config file's list -> names
+    (`offload_components`; its error becomes one `InferInputError`)."""
+    try:
+        return offload_components(value)
+    except ValueError:
         raise InferInputError(
             f"--offload {value!r}: expected distinct names among {', '.join(OFFLOAD_CHOICES)} "
             "(comma-separated) or all"
-        )
-    return tuple(n for n in OFFLOAD_CHOICES if n in names)
+        ) from None
 
 
 def _positive_int(name: str, value: Any, minimum: int) -> None:

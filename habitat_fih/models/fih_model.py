@@ -431,7 +431,9 @@ class FIHModel(nn.Module):
             raise
         return stack
 
-    def _autocast(self, device: torch.device) -> AbstractContextManager[Any]:
+    def autocast(self, device: torch.device) -> AbstractContextManager[Any]:
+        """`torch.autocast` to ``config.autocast_dtype`` for work on a CUDA `device` when
+        ``config.autocast`` (every component's forward; the vggt stage's VGGT forward too)."""
         if self.config.autocast and device.type == "cuda":
             return torch.autocast("cuda", dtype=_DTYPES[self.config.autocast_dtype])
         return contextlib.nullcontext()
@@ -625,7 +627,7 @@ class FIHModel(nn.Module):
         with self._stage("vggt"):
             frames_v = self._resize(frames.to(vggt_dev).float())  # [B, S, 3, R, R]
             mask_v = frame_mask.to(vggt_dev)
-            with self._grad(self.vggt), self._autocast(vggt_dev):
+            with self._grad(self.vggt), self.autocast(vggt_dev):
                 geometry, vggt_tokens = encode_history(
                     self.vggt, cfg, frames_v, mask_v, frame_indices.to(vggt_dev), caches
                 )
@@ -646,7 +648,7 @@ class FIHModel(nn.Module):
         # 3. DINOv3 on keyframes + current views ----------------------------------------
         with self._stage("dinov3"):
             images = frames_v[flat_b, flat_s].to(dino_dev)  # [N, 3, R, R]
-            with self._grad(self.dinov3), self._autocast(dino_dev):
+            with self._grad(self.dinov3), self.autocast(dino_dev):
                 keys = None
                 if caches is not None:
                     picked = frame_indices.to(vggt_dev)[flat_b, flat_s].tolist()
@@ -655,7 +657,7 @@ class FIHModel(nn.Module):
                 # [N, gh_d, gw_d, Cd]
 
         # 4. fusion -------------------------------------------------------------------
-        with self._stage("fusion"), self._autocast(llm_dev):
+        with self._stage("fusion"), self.autocast(llm_dev):
             vggt_sel = vggt_tokens[flat_b, flat_s].to(llm_dev)  # [N, gh, gw, 2C]
             fused, grid = self.fusion(vggt_sel[None], dino_tokens.to(llm_dev)[None])
             fused = fused[0]  # [N, T, D]
@@ -672,7 +674,7 @@ class FIHModel(nn.Module):
         visual_hidden = fused.new_zeros(b, k + 1, t, d)  # keyframe slots, current view last
         fused_slots = fused.new_zeros(b, k + 1, t, d)
         last_hidden = fused.new_zeros(b, d)
-        with self._stage("llm"), self._autocast(llm_dev):
+        with self._stage("llm"), self.autocast(llm_dev):
             counts = num_real.tolist()
             for n in sorted(set(counts)):
                 rows = [i for i, c in enumerate(counts) if c == n]
@@ -694,7 +696,7 @@ class FIHModel(nn.Module):
                 last_hidden = last_hidden.index_put((row_t,), out["last_hidden"].to(fused.dtype))
 
         # 6. heads ---------------------------------------------------------------------
-        with self._stage("heads"), self._autocast(llm_dev):
+        with self._stage("heads"), self.autocast(llm_dev):
             key_indices_l = key_indices.to(llm_dev)
             prior = self._geometry_prior(
                 geometry, camera_poses, key_slots, current_slot, llm_dev

@@ -25,10 +25,8 @@ can train VGGT first and then the heatmap / policy stages on the fine-tuned VGGT
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -39,8 +37,6 @@ from habitat_fih.models.vggt.metrics import geometry_metrics
 from habitat_fih.trainers.vggt_samples import VGGTSample, collate_vggt
 
 __all__ = ["VGGTStageLoss", "heads_to_run"]
-
-_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def heads_to_run(vggt: nn.Module, config: VGGTLossConfig) -> list[str]:
@@ -95,12 +91,6 @@ class VGGTStageLoss:
             int(cfg.vggt_cache_window) if cfg.vggt_history == "causal_cache" else None
         )
 
-    def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-        cfg = self.model.config
-        if cfg.autocast and device.type == "cuda":
-            return torch.autocast("cuda", dtype=_DTYPES[cfg.autocast_dtype])
-        return contextlib.nullcontext()
-
     def __call__(
         self, vggt: nn.Module, samples: Sequence[VGGTSample]
     ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -108,7 +98,7 @@ class VGGTStageLoss:
         device = self.model.device_of("vggt")
         images, targets = collate_vggt(samples, self.image_size)
         images, targets = images.to(device), targets.to(device)
-        with self._autocast(device):
+        with self.model.autocast(device):
             outputs = vggt(images, heads=self.heads, causal_window=self.causal_window)
         total, terms = vggt_loss(outputs, targets, self.config)
         with torch.no_grad():

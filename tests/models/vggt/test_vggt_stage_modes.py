@@ -10,6 +10,8 @@ frozen in the heatmap stages.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import _tiny_qwen as _tiny
 import pytest
 import torch
@@ -25,13 +27,7 @@ LORA = {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0}
 
 def _model(aggregator: str, lora: bool = False):
     stages = default_stages("lora")
-    stages["vggt"] = StageSpec(
-        train_vggt=True,
-        train_fusion=False,
-        train_heatmap_head=False,
-        train_action_head=False,
-        vggt_aggregator=aggregator,  # type: ignore[arg-type]
-    )
+    stages["vggt"] = replace(stages["vggt"], vggt_aggregator=aggregator)
     overrides = {"stages": stages}
     if lora:
         overrides["vggt_lora"] = LORA
