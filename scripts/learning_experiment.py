@@ -51,6 +51,7 @@ COLUMNS = [
     ("spl", "SPL"),
     ("ndtw", "nDTW"),
     ("distance_to_goal", "dist to goal (m)"),
+    ("collisions_per_step", "collisions / step"),
 ]
 BASELINE_ROWS = (
     ("uniform heatmap agent (0.5, every history frame), expert actions", "uniform"),

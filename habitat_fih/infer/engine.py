@@ -156,6 +156,7 @@ def resolve_model(
                 "by the fih trainer)"
             )
         config = _with_dirs(FIHModelConfig.from_dict(saved), spec)
+        _check_video_inputs(config, f"--checkpoint {settings.checkpoint!r}")
         source = ModelSource("checkpoint", settings.checkpoint, _directories(config))
         return config, source, payload
     dirs_given = any(spec.get(k) for k in ("vggt_dir", "dinov3_dir", "qwen_dir"))
@@ -165,10 +166,23 @@ def resolve_model(
         config = build_model_config(spec, where="model")
     except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
         raise InferInputError(f"model spec: {err}") from None
+    _check_video_inputs(config, "model spec")
     dirs = _directories(config)
     random = [name for name in ("vggt", "dinov3", "qwen") if name not in dirs]
     kind = "model directories" if dirs else "random init"
     return config, ModelSource(kind, None, dirs, random), None
+
+
+def _check_video_inputs(config: FIHModelConfig, where: str) -> None:
+    """A video has frames and an instruction only: a model whose action head also reads depth
+    or the previous action (``action.inputs``, the simulator-side navigation inputs) is
+    refused rather than fed made-up values."""
+    if config.action.inputs:
+        raise InferInputError(
+            f"{where}: its action head reads {list(config.action.inputs)} "
+            "(FIHModelConfig.action.inputs), which a video does not have; fih-infer runs models "
+            "whose action head reads the frames and the instruction only"
+        )
 
 
 def _device(choice: str) -> torch.device:

@@ -211,19 +211,45 @@ def _tiny_qwen_config() -> dict[str, Any]:
 
 @dataclass
 class ActionHeadConfig:
-    """Settings of `ActionHead` (its input size is the LLM hidden size).
+    """Settings of `ActionHead` (its input is the LLM's final hidden state).
 
     Attributes:
         num_actions: discrete actions (VLN-CE: STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT).
         mlp_dim: hidden width of its MLP; None = hidden_size // 2.
         dropout: dropout inside the MLP.
+        inputs: extra inputs of the action head only, the ones VLN-CE's own baselines (Seq2Seq,
+            CMA) act on next to RGB and the instruction, each switchable (default none: the
+            design's RGB + instruction): ``depth`` (the current view's depth map, through a
+            small CNN, `habitat_fih.models.heads.action.ActionInputEncoder`) and
+            ``previous_action`` (an embedding of the action taken at the previous step; a
+            "none" row at an episode's first step). They are fused late (concatenated with the
+            LLM state), so the heatmaps do not see them. Part of the architecture: a
+            checkpoint trained with them is built with them.
+        max_depth: metres at which the ``depth`` input saturates (it is fed as depth /
+            max_depth clipped to [0, 1]).
     """
 
     num_actions: int = 4
     mlp_dim: int | None = None
     dropout: float = 0.0
+    inputs: tuple[str, ...] = ()
+    max_depth: float = 10.0
 
     def __post_init__(self) -> None:
+        from habitat_fih.models.heads.action import ACTION_INPUTS
+
+        self.inputs = tuple(self.inputs)
+        _require(
+            self.inputs == tuple(k for k in ACTION_INPUTS if k in self.inputs)
+            and len(set(self.inputs)) == len(self.inputs),
+            f"ActionHeadConfig.inputs must be a subset of {list(ACTION_INPUTS)} in that order, "
+            f"got {list(self.inputs)}",
+        )
+        _require(
+            isinstance(self.max_depth, (int, float)) and self.max_depth > 0,
+            f"ActionHeadConfig.max_depth must be a number > 0 (metres), got {self.max_depth!r}",
+        )
+        self.max_depth = float(self.max_depth)
         _require(
             isinstance(self.num_actions, int) and self.num_actions >= 2,
             f"ActionHeadConfig.num_actions must be an int >= 2, got {self.num_actions!r}",

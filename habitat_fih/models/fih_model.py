@@ -217,7 +217,9 @@ class FIHModel(nn.Module):
             )
         )
         act = config.action
-        self.action_head = ActionHead(hidden, act.num_actions, act.mlp_dim, act.dropout)
+        self.action_head = ActionHead(
+            hidden, act.num_actions, act.mlp_dim, act.dropout, act.inputs, act.max_depth
+        )
         # fusion and heads follow the LLM's device (they are created on the default device)
         llm_device = _param_device(qwen)
         self.fusion.to(llm_device)
@@ -573,6 +575,8 @@ class FIHModel(nn.Module):
         instructions: list[str],
         camera_poses: Tensor | None = None,
         caches: Sequence[FrameCache] | None = None,
+        depth: Tensor | None = None,
+        previous_action: Tensor | None = None,
     ) -> FIHOutput:
         """Predict per-keyframe heatmaps on the current view and action logits.
 
@@ -591,6 +595,11 @@ class FIHModel(nn.Module):
                 refused while autograd records): per-frame work (VGGT's patch embedding or,
                 with ``vggt_history: causal_cache``, the whole causal VGGT; DINOv3) is reused
                 across calls. None = everything computed from the frames.
+            depth: [B, H, W] the current view's depth in metres; required when
+                ``config.action.inputs`` has ``depth`` (the action head's input only).
+            previous_action: [B] long, the action taken at the previous step (-1 at an
+                episode's first step); required when ``config.action.inputs`` has
+                ``previous_action``.
 
         Returns:
             `FIHOutput` (its docstring lists every field and shape): keyframe_indices [B, K],
@@ -610,6 +619,13 @@ class FIHModel(nn.Module):
         frame_mask, frame_indices = self._check_inputs(
             frames, frame_mask, frame_indices, instructions, camera_poses
         )
+        given = {"depth": depth, "previous_action": previous_action}
+        missing = [name for name in cfg.action.inputs if given[name] is None]
+        if missing:
+            raise ValueError(
+                f"FIHModelConfig.action.inputs={list(cfg.action.inputs)}: forward needs "
+                f"{', '.join(f'{m}=' for m in missing)} (the action head's extra inputs)"
+            )
         b, s = frames.shape[:2]
         if caches is not None:
             if len(caches) != b:
@@ -708,7 +724,9 @@ class FIHModel(nn.Module):
                 key_indices_l,
                 prior=prior,
             )
-            action_logits = self.action_head(last_hidden).float()  # [B, A]
+            action_logits = self.action_head(
+                last_hidden, depth=depth, previous_action=previous_action
+            ).float()  # [B, A]
         # float32 for the losses
         channels = None if heat.channel_logits is None else heat.channel_logits.float()
         heat = HeatmapOutput(

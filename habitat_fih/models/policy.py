@@ -25,6 +25,10 @@ Observation keys (names configurable through `FIHPolicyConfig`):
                        with ``fih_heatmaps_<kind>_valid``; the key of covisibility is
                        ``fih_heatmaps``. Needed (for the loss) for every kind of the model.
 ``expert_action``      int [B] or [B, 1] expert action (optional; action loss term).
+``nav_depth``          float [B, H, W] (or [B, H, W, 1]) the current view's depth in metres;
+                       needed only by models whose ``action.inputs`` has ``depth``.
+``previous_action``    int [B] the action taken at the previous step, -1 at an episode's
+                       first step; needed only with ``action.inputs`` ``previous_action``.
 ``action_weights``     float [B] per-sample weight of the action loss, e.g. VLN-CE's
                        inflection weights (optional; without it the action loss is the plain
                        mean cross-entropy).
@@ -88,6 +92,8 @@ class FIHPolicyConfig:
     align_pairs_key: str | None = "align_pairs"
     align_mask_key: str | None = "align_pairs_mask"
     align_grid_key: str | None = "align_grid"
+    depth_key: str = "nav_depth"
+    previous_action_key: str = "previous_action"
     losses: LossConfig = field(default_factory=LossConfig)
 
     def __post_init__(self) -> None:
@@ -257,6 +263,25 @@ class FIHPolicy(nn.Module, Policy):
             poses,
         )
 
+    def action_inputs(self, observations: Mapping[str, Any]) -> dict[str, Tensor]:
+        """`FIHModel.forward`'s keyword inputs of the action head (``depth`` [B, H, W],
+        ``previous_action`` [B]) that the model's ``action.inputs`` names; a missing one is a
+        KeyError naming the observation key."""
+        cfg = self.policy_config
+        keys = {"depth": cfg.depth_key, "previous_action": cfg.previous_action_key}
+        out: dict[str, Tensor] = {}
+        for name in self.model.config.action.inputs:
+            if keys[name] not in observations:
+                raise KeyError(
+                    f"observation {keys[name]!r} is missing: the model's action head reads "
+                    f"{name!r} (FIHModelConfig.action.inputs)"
+                )
+            value = observations[keys[name]]
+            if name == "depth" and value.ndim == 4 and value.shape[-1] == 1:
+                value = value[..., 0]
+            out[name] = value.reshape(-1) if name == "previous_action" else value
+        return out
+
     @staticmethod
     def _optional(observations: Mapping[str, Any], key: str | None) -> Tensor | None:
         if key is None or key not in observations:
@@ -267,7 +292,7 @@ class FIHPolicy(nn.Module, Policy):
     # ------------------------------------------------------------------ forward / loss
     def forward(self, observations: Mapping[str, Any]) -> FIHOutput:
         """Run the model on a batch of observations."""
-        return self.model(*self.model_inputs(observations))
+        return self.model(*self.model_inputs(observations), **self.action_inputs(observations))
 
     def gather_targets(
         self, observations: Mapping[str, Any], output: FIHOutput

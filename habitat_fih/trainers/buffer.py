@@ -51,6 +51,11 @@ class Sample:
             only for a stage whose alignment weight is > 0).
         align_mask: [S, N] bool validity of those pairs (all False in the current slot).
         align_grid: the token grid (th, tw) the pairs index.
+        depth: [h, w] float16 metres, the current view's depth input of the action head
+            (`habitat_fih.trainers.frame_history.NavDepth`), or None (kept only for models whose
+            ``action.inputs`` has ``depth``).
+        previous_action: the action taken at the previous step (-1 at an episode's first),
+            the action head's ``previous_action`` input.
     """
 
     frames: np.ndarray
@@ -66,6 +71,8 @@ class Sample:
     align_grid: tuple[int, int] | None = None
     target_kind: str = "covisibility"
     extra_targets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+    depth: np.ndarray | None = None
+    previous_action: int = -1
 
     def kind_targets(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """{kind: (targets [S, h, w], valid [S])} of every kind the sample carries, first
@@ -76,7 +83,7 @@ class Sample:
     @property
     def nbytes(self) -> int:
         extra = [a for pair in (self.extra_targets or {}).values() for a in pair]
-        optional = (self.poses, self.align_pairs, self.align_mask, *extra)
+        optional = (self.poses, self.align_pairs, self.align_mask, self.depth, *extra)
         return int(
             self.frames.nbytes
             + self.indices.nbytes
@@ -146,7 +153,8 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     samples must carry the same kinds), expert_action [B], action_weights [B]; when the samples
     carry camera poses, rgb_history_pose [B, S, 9] float32 (zeros at padding); when they carry
     alignment pairs, align_pairs [B, S, N, 2] long, align_pairs_mask [B, S, N] (False at
-    padding) and align_grid [2] (the samples must share N and the grid)."""
+    padding) and align_grid [2] (the samples must share N and the grid); previous_action [B]
+    long; when the samples carry depth inputs, nav_depth [B, h, w] float32 (all or none)."""
     if not samples:
         raise ValueError("cannot collate an empty batch")
     b = len(samples)
@@ -215,6 +223,19 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
         "expert_action": torch.tensor([x.expert_action for x in samples], dtype=torch.long),
         "action_weights": torch.tensor([x.action_weight for x in samples], dtype=torch.float32),
     }
+    # (samples pickled before these fields read their class defaults: no depth, -1)
+    out["previous_action"] = torch.tensor(
+        [int(x.previous_action) for x in samples], dtype=torch.long
+    )
+    depths = [x.depth for x in samples]
+    if any(d is not None for d in depths):
+        shapes = [None if d is None else d.shape for d in depths]
+        if None in shapes or len(set(shapes)) != 1:
+            raise ValueError(
+                "cannot collate samples with and without depth inputs or of different sizes "
+                f"(shapes {shapes})"
+            )
+        out["nav_depth"] = torch.from_numpy(np.stack(depths).astype(np.float32))
     if poses is not None:
         out["rgb_history_pose"] = torch.from_numpy(poses)
     if pairs is not None:

@@ -233,6 +233,8 @@ class StepView:
     frames: np.ndarray  # [S, H, W, 3] uint8, current last
     indices: np.ndarray  # [S] int64
     geometry: KeptGeometry | None = None  # the frames' cameras and depth (vggt stage)
+    depth: np.ndarray | None = None  # [H, W] metres, the action head's depth input (NavDepth)
+    previous_action: int = -1  # the action taken at the previous step (-1 at step 0)
 
     _poses: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -334,6 +336,8 @@ class StepView:
             expert_action=self.expert_action,
             action_weight=action_weight,
             poses=poses,
+            depth=None if self.depth is None else self.depth.astype(np.float16),
+            previous_action=self.previous_action,
             align_pairs=None if pairs is None else pairs[0],
             align_mask=None if pairs is None else pairs[1],
             align_grid=None if pairs is None else alignment.grid,  # type: ignore[union-attr]
@@ -405,6 +409,7 @@ def run_episodes(
     obs: list[dict[str, Any] | None] = [None] * n
     current: list[str | None] = [None] * n
     steps = [0] * n
+    last_action = [-1] * n  # the action each env took at its previous step
     stats = RolloutStats()
     start = time.perf_counter()
 
@@ -415,6 +420,7 @@ def run_episodes(
         current[i] = queues[i].pop(0)
         obs[i] = envs.call_at(i, "reset_to", {"episode_id": current[i]})
         steps[i] = 0
+        last_action[i] = -1
         histories[i].reset()
 
     for i in range(n):
@@ -426,7 +432,7 @@ def run_episodes(
             if o is None:
                 continue
             memory = o[HEATMAP_UUID]["frame_indices"]
-            histories[i].update(steps[i], o["rgb"], memory, o.get(GEOMETRY_UUID))
+            histories[i].update(steps[i], o["rgb"], memory, o.get(GEOMETRY_UUID), o)
             # (recent vggt sequences: the vggt stage's expert-driven collection, no policy)
             slots = histories[i].sequence_slots(steps[i], memory)
             views.append(
@@ -440,6 +446,8 @@ def run_episodes(
                     frames=np.stack([histories[i].frames[s] for s in slots]),
                     indices=np.asarray(slots, dtype=np.int64),
                     geometry=histories[i].view_geometry(slots),
+                    depth=histories[i].current_depth,
+                    previous_action=last_action[i],
                 )
             )
         actions = decide(views)
@@ -449,6 +457,7 @@ def run_episodes(
             if on_step is not None:
                 on_step(view, action)
             envs.async_step_at(view.env_index, action)
+            last_action[view.env_index] = int(action["action"])
         for view in views:
             i = view.env_index
             o, _, done, info = envs.wait_step_at(i)

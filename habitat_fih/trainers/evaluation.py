@@ -117,6 +117,8 @@ def views_to_observations(views: Sequence[StepView]) -> dict[str, Any]:
             instruction=v.instruction,
             expert_action=v.expert_action,
             poses=v.camera_poses(),
+            depth=v.depth,
+            previous_action=v.previous_action,
         )
         for v in views
     ]
@@ -176,7 +178,9 @@ class PolicyAgent:
         if caches is None:
             output = self.policy(obs)
         else:
-            output = self.policy.model(*self.policy.model_inputs(obs), caches=caches)
+            output = self.policy.model(
+                *self.policy.model_inputs(obs), caches=caches, **self.policy.action_inputs(obs)
+            )
         logits = output.action_logits.float().cpu()
         if self.deterministic:
             actions = logits.argmax(-1)
@@ -344,11 +348,15 @@ def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, floa
 
 
 def summarize(results: Sequence[EpisodeResult]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(means of every flattened metric, per-episode rows)."""
+    """(means of every flattened metric, per-episode rows). With habitat's ``collisions``
+    measure, each row also gets ``collisions_per_step`` (its count over the episode's steps)."""
     rows = [
         {"episode_id": r.episode_id, "num_steps": r.steps, **flatten_metrics(r.metrics)}
         for r in results
     ]
+    for row in rows:
+        if "collisions.count" in row and row["num_steps"] > 0:
+            row["collisions_per_step"] = row["collisions.count"] / row["num_steps"]
     keys = sorted({k for row in rows for k in row if k not in ("episode_id",)})
     means: dict[str, Any] = {}
     for key in keys:

@@ -94,7 +94,7 @@ from habitat_fih.trainers.correspondences import CorrespondenceSettings
 from habitat_fih.trainers.distributed import DistInfo, init_distributed, training_device
 from habitat_fih.trainers.eval_runs import AgentFactory, EvaluationRuns
 from habitat_fih.trainers.evaluation import PolicyAgent
-from habitat_fih.trainers.frame_history import DepthKeeping, FrameHistory
+from habitat_fih.trainers.frame_history import DepthKeeping, FrameHistory, NavDepth
 from habitat_fih.trainers.learner import Learner, NonFiniteLossError, warmup_cosine
 from habitat_fih.trainers.resume import (
     ResumeFile,
@@ -224,7 +224,9 @@ class FIHTrainer(BaseTrainer):
 
     def _history(self) -> FrameHistory:
         """A new frame history; in the ``vggt`` stage it keeps every frame's depth at VGGT's
-        input size (the targets, `habitat_fih.trainers.vggt_samples`)."""
+        input size (the targets, `habitat_fih.trainers.vggt_samples`); for a model whose action
+        head reads depth (``action.inputs``), the current view's depth sensor observation in
+        metres at the frames' size (`NavDepth`)."""
         collection = self.trainer_config.collection
         depth = None
         if self.trainer_config.stage == VGGT_STAGE:
@@ -237,7 +239,19 @@ class FIHTrainer(BaseTrainer):
                 max_depth=float(sensors.depth_sensor.max_depth),
                 sequence=str(collection.get("vggt_sequence", "memory")),
             )
-        return FrameHistory(int(collection.frame_size), int(collection.max_frames), depth)
+        nav_depth = None
+        if "depth" in self.model_config.action.inputs:  # the action head's depth input
+            sensor = self.config.habitat.simulator.agents.main_agent.sim_sensors.depth_sensor
+            nav_depth = NavDepth(
+                uuid=str(sensor.get("uuid", "depth")),
+                size=int(collection.frame_size),
+                min_depth=float(sensor.min_depth),
+                max_depth=float(sensor.max_depth),
+                normalized=bool(sensor.normalize_depth),
+            )
+        return FrameHistory(
+            int(collection.frame_size), int(collection.max_frames), depth, nav_depth
+        )
 
     @property
     def checkpoint_folder(self) -> str:

@@ -56,6 +56,32 @@ class DepthKeeping:
 
 
 @dataclass(frozen=True)
+class NavDepth:
+    """The action head's ``depth`` input (`ActionHeadConfig.inputs`): the depth sensor's
+    observation ``uuid`` in metres (habitat's ``normalize_depth`` undone with the sensor's
+    ``min_depth`` / ``max_depth``), area-resized to ``size`` x ``size`` (the frames' size)."""
+
+    uuid: str
+    size: int
+    min_depth: float
+    max_depth: float
+    normalized: bool
+
+    def __call__(self, depth: np.ndarray) -> np.ndarray:
+        """[size, size] float32 metres from a depth observation [H, W] or [H, W, 1]."""
+        d = np.asarray(depth, dtype=np.float32)
+        if d.ndim == 3 and d.shape[-1] == 1:
+            d = d[..., 0]
+        if d.ndim != 2:
+            raise ValueError(
+                f"depth observation {self.uuid!r} must be [H, W] or [H, W, 1], got {d.shape}"
+            )
+        if self.normalized:
+            d = self.min_depth + d * (self.max_depth - self.min_depth)
+        return cv2.resize(d, (self.size, self.size), interpolation=cv2.INTER_AREA)
+
+
+@dataclass(frozen=True)
 class KeptGeometry:
     """[S, ...] geometry of a view's frames kept by `FrameHistory` (`DepthKeeping`)."""
 
@@ -67,18 +93,27 @@ class KeptGeometry:
 class FrameHistory:
     """RGB frames of one environment's memory plus the current frame (see module docstring)."""
 
-    def __init__(self, frame_size: int, max_frames: int, depth: DepthKeeping | None = None) -> None:
+    def __init__(
+        self,
+        frame_size: int,
+        max_frames: int,
+        depth: DepthKeeping | None = None,
+        nav_depth: NavDepth | None = None,
+    ) -> None:
         if max_frames < 1:
             raise ValueError(f"max_frames must be >= 1, got {max_frames}")
         self.frame_size = frame_size
         self.max_frames = max_frames
         self.depth = depth
+        self.nav_depth = nav_depth
         self.frames: dict[int, np.ndarray] = {}
         self.geometry: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.current_depth: np.ndarray | None = None  # with nav_depth: the current view's
 
     def reset(self) -> None:
         self.frames = {}
         self.geometry = {}
+        self.current_depth = None
 
     @property
     def recent(self) -> bool:
@@ -91,10 +126,21 @@ class FrameHistory:
         rgb: np.ndarray,
         memory_indices: np.ndarray,
         geometry: dict[str, Any] | None = None,
+        observations: dict[str, Any] | None = None,
     ) -> None:
         """Store the current frame (and, with `depth`, its camera and depth from the
-        ``frame_geometry`` observation `geometry`); drop frames that left the task's memory
-        (and, with ``recent`` sequences, the last `max_frames` steps)."""
+        ``frame_geometry`` observation `geometry`; with `nav_depth`, the current depth input
+        from `observations`); drop frames that left the task's memory (and, with ``recent``
+        sequences, the last `max_frames` steps)."""
+        if self.nav_depth is not None:
+            uuid = self.nav_depth.uuid
+            if observations is None or uuid not in observations:
+                raise ValueError(
+                    f"the action head's depth input needs the depth sensor's observation "
+                    f"{uuid!r} (habitat.simulator.agents.main_agent.sim_sensors.depth_sensor); "
+                    f"got keys {sorted(observations or {})}"
+                )
+            self.current_depth = self.nav_depth(observations[uuid])
         keep = {int(i) for i in memory_indices if i >= 0} | {step}
         if self.recent:
             keep |= set(range(max(0, step - self.max_frames + 1), step + 1))

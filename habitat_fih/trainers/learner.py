@@ -270,7 +270,8 @@ class Learner:
             return self.vggt_loss(self.model, samples)
         obs = collate(samples)
         obs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in obs.items()}
-        output = self.model(*self.policy.model_inputs(obs))  # through DDP when distributed
+        # through DDP when distributed
+        output = self.model(*self.policy.model_inputs(obs), **self.policy.action_inputs(obs))
         total, terms, targets = self.policy.stage_loss(obs, output, self.stage)
         terms.update(batch_kind_quality(output, targets))
         return total, terms

@@ -69,8 +69,12 @@ def test_folder_without_images(tmp_path: Path, capsys) -> None:
 def test_more_keyframes_than_frames(tmp_path: Path, capsys) -> None:
     video = _write_video(tmp_path / "five.mp4", 5)
     _check(
-        capsys, tmp_path, ["--video", str(video), "--num-keyframes", "5"],
-        "--num-keyframes 5", "5 frames", "at most 4 keyframes",
+        capsys,
+        tmp_path,
+        ["--video", str(video), "--num-keyframes", "5"],
+        "--num-keyframes 5",
+        "5 frames",
+        "at most 4 keyframes",
     )
 
 
@@ -90,8 +94,25 @@ def test_geometry_prior_input_without_sidecar(tmp_path: Path, capsys) -> None:
     config.write_text("model:\n  preset: tiny\n  overrides: {geometry_prior: input}\n")
     video = _write_video(tmp_path / "v.mp4", 5)
     _check(
-        capsys, tmp_path, ["--video", str(video), "--config", str(config)],
-        "geometry_prior='input'", "--geometry-from",
+        capsys,
+        tmp_path,
+        ["--video", str(video), "--config", str(config)],
+        "geometry_prior='input'",
+        "--geometry-from",
+    )
+
+
+def test_model_whose_action_head_reads_simulator_inputs(tmp_path: Path, capsys) -> None:
+    """A video has no depth sensor nor previous actions: refused, not fed made-up values."""
+    config = tmp_path / "nav.yaml"
+    config.write_text("model:\n  preset: tiny\n  overrides: {action: {inputs: [depth]}}\n")
+    video = _write_video(tmp_path / "v.mp4", 5)
+    _check(
+        capsys,
+        tmp_path,
+        ["--video", str(video), "--config", str(config)],
+        "action head reads ['depth']",
+        "FIHModelConfig.action.inputs",
     )
 
 
@@ -116,23 +137,42 @@ def test_bad_config_file(tmp_path: Path, capsys, text: str, needles: tuple[str, 
 
 def test_missing_config_and_checkpoint(tmp_path: Path, capsys) -> None:
     video = _write_video(tmp_path / "v.mp4", 5)
-    _check(capsys, tmp_path, ["--video", str(video), "--config", str(tmp_path / "c.yaml")], "c.yaml")
-    _check(capsys, tmp_path, ["--video", str(video), "--checkpoint", str(tmp_path / "c.pth")], "c.pth")
+    _check(
+        capsys, tmp_path, ["--video", str(video), "--config", str(tmp_path / "c.yaml")], "c.yaml"
+    )
+    _check(
+        capsys, tmp_path, ["--video", str(video), "--checkpoint", str(tmp_path / "c.pth")], "c.pth"
+    )
 
 
 def test_corrupt_checkpoint(tmp_path: Path, capsys) -> None:
     video = _write_video(tmp_path / "v.mp4", 5)
     ckpt = tmp_path / "ckpt.0.pth"
     ckpt.write_bytes(b"not a torch file")
-    _check(capsys, tmp_path, ["--video", str(video), "--checkpoint", str(ckpt)], "ckpt.0.pth", "corrupt")
+    _check(
+        capsys,
+        tmp_path,
+        ["--video", str(video), "--checkpoint", str(ckpt)],
+        "ckpt.0.pth",
+        "corrupt",
+    )
 
 
 def test_sidecar_of_another_video(clip: Path, tmp_path: Path, capsys) -> None:
     video = _write_video(tmp_path / "v.mp4", 5)
     _check(
-        capsys, tmp_path,
-        ["--video", str(video), "--heatmaps", "geometry", "--geometry-from", str(sidecar_path(clip))],
-        "describes 12 frames", "the video has 5",
+        capsys,
+        tmp_path,
+        [
+            "--video",
+            str(video),
+            "--heatmaps",
+            "geometry",
+            "--geometry-from",
+            str(sidecar_path(clip)),
+        ],
+        "describes 12 frames",
+        "the video has 5",
     )
 
 
@@ -141,7 +181,9 @@ def test_unreadable_sidecar(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "v.geometry.npz"
     bad.write_bytes(b"garbage")
     _check(
-        capsys, tmp_path,
+        capsys,
+        tmp_path,
         ["--video", str(video), "--heatmaps", "geometry", "--geometry-from", str(bad)],
-        "v.geometry.npz", "not a readable",
+        "v.geometry.npz",
+        "not a readable",
     )
