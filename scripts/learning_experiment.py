@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
         "--agents",
         nargs="*",
         default=None,
-        help="evaluate only these stats tags (e.g. ckpt_3 uniform random)",
+        help="evaluate only these stats tags (e.g. ckpt_3 uniform random); 'trained' and "
+        "'trained_expert_path' name the trained policy's rows whatever its checkpoint index",
     )
     args = parser.parse_args(argv)
     out = os.path.abspath(args.out)
@@ -181,10 +182,11 @@ def main(argv: list[str] | None = None) -> None:
     rows: dict[str, dict[str, dict]] = {}
     for split in splits:
         evaluator = make_trainer(f"habitat_baselines.test_episode_count={args.eval_episodes}")
+        aliases = {"trained policy (own path)": "trained", EXPERT_PATH: "trained_expert_path"}
         chosen = [
             r
             for r in agent_rows(evaluator, ckpt, untrained)
-            if args.agents is None or r[1] in args.agents
+            if args.agents is None or r[1] in args.agents or aliases.get(r[0]) in args.agents
         ]
         results = evaluator.evaluate_agents(split, [(tag, make) for _, tag, make in chosen])
         for name, tag, _ in chosen:

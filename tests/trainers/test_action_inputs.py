@@ -123,3 +123,17 @@ def test_trainer_runs_with_both_inputs_and_its_checkpoint_acts(tmp_path: Path, k
     evaluator.eval()
     stats = list((tmp_path / "eval").glob("stats_ckpt_*_val_seen.json"))
     assert stats, sorted(p.name for p in (tmp_path / "eval").iterdir())
+
+
+def test_collisions_per_step_is_each_episodes_count_over_its_steps() -> None:
+    from habitat_fih.trainers.collector import EpisodeResult
+    from habitat_fih.trainers.evaluation import summarize
+
+    results = [
+        EpisodeResult("a", {"collisions": {"count": 3, "is_collision": False}}, 10),
+        EpisodeResult("b", {"collisions": {"count": 0, "is_collision": False}}, 4),
+        EpisodeResult("c", {"success": 1.0}, 5),  # no collisions measure: no value
+    ]
+    means, rows = summarize(results)
+    assert [r.get("collisions_per_step") for r in rows] == [0.3, 0.0, None]
+    assert means["collisions_per_step"] == 0.15  # mean over the episodes that have it
