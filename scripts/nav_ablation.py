@@ -5,11 +5,12 @@ set of action-head inputs and tabulate navigation on the first N episodes of eac
         [--eval-episodes 20] [--out data/fih/nav_ablation] [--set KEY=VALUE ...]
 
 Each variant is one `scripts/learning_experiment.py` run (training, then evaluation of the
-trained policy on its own path and on the expert's path, plus the random / forward-only /
-expert agents on the same episodes) in ``<out>/<variant>``; a finished variant is evaluated
-again without retraining (the schedule skips finished stages). Variants: ``both`` (depth and
-the previous action), ``depth``, ``previous_action`` and ``none`` (the design's RGB +
-instruction, i.e. `fih/synthetic_tiny_learn`). The table (``<out>/navigation.md``, printed)
+trained policy on its own path and on the expert's path, plus, for the first variant, the
+random / forward-only / expert agents on the same episodes) in ``<out>/<variant>``; a finished
+variant is evaluated again without retraining (the schedule skips finished stages). Variants
+(`VARIANTS`): ``both`` (the recipe: depth and the previous action), ``depth``,
+``previous_action``, ``none`` (the design's RGB + instruction), all with the recipe's
+``stop_weight``, and ``both_stop1`` (both inputs, VLN-CE's weights alone). The table (``<out>/navigation.md``, printed)
 has, per split, one row per trained variant and the baseline agents of the first variant:
 success, SPL, nDTW, collisions per step, distance to goal and the policy's agreement with the
 expert's action on its own path and teacher-forced on the expert's path (next to what always
@@ -32,11 +33,17 @@ import learning_experiment  # noqa: E402  (scripts/learning_experiment.py)
 from habitat_fih.trainers.checkpoint import checkpoint_index, list_checkpoints  # noqa: E402
 from habitat_fih.utils import atomic_write  # noqa: E402
 
+_INPUTS = "habitat_baselines.fih.model.overrides.action.inputs="
+#: variant -> (its row label, its Hydra overrides of fih/synthetic_tiny_nav)
 VARIANTS = {
-    "both": "[depth,previous_action]",
-    "depth": "[depth]",
-    "previous_action": "[previous_action]",
-    "none": "[]",
+    "both": ("depth + previous action", [_INPUTS + "[depth,previous_action]"]),
+    "depth": ("depth", [_INPUTS + "[depth]"]),
+    "previous_action": ("previous action", [_INPUTS + "[previous_action]"]),
+    "none": ("none (RGB + instruction)", [_INPUTS + "[]"]),
+    "both_stop1": (
+        "depth + previous action, VLN-CE weights (stop_weight 1)",
+        [_INPUTS + "[depth,previous_action]", "habitat_baselines.fih.losses.main.stop_weight=1.0"],
+    ),
 }
 SPLITS = ("val_seen", "val_unseen")
 BASELINES = (("random agent", "random"), ("forward-only agent", "forward"), ("expert", "expert"))
@@ -79,7 +86,7 @@ def table(out: str, variants: list[str]) -> str:
                 _fmt(path.get("action_agreement.rate")),
                 _fmt(path.get("action_agreement.always_forward")),
             ]
-            lines.append(f"| trained, inputs {VARIANTS[variant]} | " + " | ".join(cells) + " |")
+            lines.append(f"| trained: {VARIANTS[variant][0]} | " + " | ".join(cells) + " |")
         for name, tag in BASELINES:
             stats = _stats(os.path.join(out, variants[0]), tag, split)
             cells = [_fmt(stats.get(k)) for k, _ in COLUMNS] + ["-", "-"]
@@ -95,21 +102,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="data/fih/nav_ablation")
     parser.add_argument("--set", nargs="*", default=[], help="extra Hydra overrides")
     parser.add_argument("--table-only", action="store_true", help="tabulate finished runs")
+    parser.add_argument(
+        "--skip-baselines",
+        action="store_true",
+        help="do not evaluate the baseline agents (when variants run as separate commands)",
+    )
     args = parser.parse_args(argv)
     out = os.path.abspath(args.out)
     for i, variant in enumerate(args.variants):
         if args.table_only:
             break
         folder = os.path.join(out, variant)
-        inputs = f"habitat_baselines.fih.model.overrides.action.inputs={VARIANTS[variant]}"
         agents = ["trained", "trained_expert_path"]
-        agents += ["random", "forward", "expert"] if i == 0 else []
+        agents += ["random", "forward", "expert"] if i == 0 and not args.skip_baselines else []
         learning_experiment.main(
             [
                 "--config", "fih/synthetic_tiny_nav",
                 "--out", folder,
                 "--eval-episodes", str(args.eval_episodes),
-                "--set", inputs, *args.set,
+                "--set", *VARIANTS[variant][1], *args.set,
                 "--agents", *agents,
             ]
         )  # fmt: skip

@@ -374,6 +374,24 @@ def inflection_weight(
     return float(inflection_coef) if inflection else 1.0
 
 
+#: index of STOP in the VLN-CE action order (`habitat_fih.models.heads.action.ACTION_NAMES`)
+STOP_ACTION = 0
+
+
+def action_sample_weight(
+    previous_action: int | None,
+    action: int,
+    inflection_coef: float = 3.2,
+    stop_weight: float = 1.0,
+) -> float:
+    """The action-loss weight of ONE collected step: its :func:`inflection_weight` times
+    `stop_weight` when the expert's action is STOP (``losses.<stage>.stop_weight``; 1 = VLN-CE's
+    rule). STOP is one step per episode (1.4 % of the bundled train split's expert steps), so
+    an agent trained with VLN-CE's weights alone may never choose it."""
+    weight = inflection_weight(previous_action, action, inflection_coef)
+    return weight * float(stop_weight) if int(action) == STOP_ACTION else weight
+
+
 def inflection_weights(
     actions: Tensor, mask: Tensor | None = None, inflection_coef: float = 3.2
 ) -> Tensor:

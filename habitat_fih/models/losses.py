@@ -77,6 +77,7 @@ from habitat_fih.models.loss_terms import (
     feature_alignment_loss,
     frame_indexed_mse_loss,
     gaussian_heatmap_ce_loss,
+    action_sample_weight,
     inflection_weight,
     inflection_weights,
     sigmoid_distribution_ce_loss,
@@ -101,6 +102,7 @@ __all__ = [
     "feature_alignment_loss",
     "frame_indexed_mse_loss",
     "gaussian_heatmap_ce_loss",
+    "action_sample_weight",
     "inflection_weight",
     "inflection_weights",
     "kind_suffix",
@@ -200,6 +202,8 @@ class FinetuneLossConfig:
         entropy_target_fraction: d's size-relative target (0.72 ≈ 6.0 / ln(64 * 64)).
         action_weight: weight of the inflection-weighted action CE (0 = the document's total).
         inflection_coef: VLN-CE inflection weight (3.2).
+        stop_weight: extra factor on the action CE of steps whose expert action is STOP (on top
+            of the inflection weight; 1 = VLN-CE's rule; `action_sample_weight`).
         camera_position_weight: weight of the camera-position maps' terms (each term's own
             weight times this; used only when the model predicts them).
     """
@@ -213,6 +217,7 @@ class FinetuneLossConfig:
     entropy_target_fraction: float = 0.72
     action_weight: float = 0.0
     inflection_coef: float = 3.2
+    stop_weight: float = 1.0
     camera_position_weight: float = 1.0
 
     def __post_init__(self) -> None:
@@ -239,6 +244,8 @@ class FinetuneLossConfig:
             raise ValueError(
                 f"FinetuneLossConfig.inflection_coef must be >= 1, got {self.inflection_coef}"
             )
+        if not self.stop_weight > 0.0:
+            raise ValueError(f"FinetuneLossConfig.stop_weight must be > 0, got {self.stop_weight}")
 
 
 @dataclass
@@ -253,6 +260,8 @@ class MainLossConfig:
         temporal_target_norm: its target norm (0.5).
         action_weight: inflection-weighted action CE.
         inflection_coef: VLN-CE inflection weight (3.2).
+        stop_weight: extra factor on the action CE of steps whose expert action is STOP (on top
+            of the inflection weight; 1 = VLN-CE's rule; `action_sample_weight`).
         heatmap_distribution_weight: :func:`sigmoid_distribution_ce_loss` — where on the
             current view the target's mass lies (the ``frame_heatmap_quality`` KL plus the
             target's entropy); not in the document's main loss, so 0 by default. MSE alone
@@ -268,6 +277,7 @@ class MainLossConfig:
     temporal_target_norm: float = 0.5
     action_weight: float = 1.0
     inflection_coef: float = 3.2
+    stop_weight: float = 1.0
     heatmap_distribution_weight: float = 0.0
     camera_position_weight: float = 1.0
 
@@ -288,6 +298,8 @@ class MainLossConfig:
             raise ValueError(
                 f"MainLossConfig.inflection_coef must be >= 1, got {self.inflection_coef}"
             )
+        if not self.stop_weight > 0.0:
+            raise ValueError(f"MainLossConfig.stop_weight must be > 0, got {self.stop_weight}")
 
 
 @dataclass

@@ -7,8 +7,9 @@ action is the expert's with probability beta = ``dagger.p ** i``, else the polic
 `habitat_fih.trainers.stages.stage_trains_actions`). Every step becomes a sample
 (`StepView.sample`) weighted by its VLN-CE inflection weight
 (`habitat_fih.models.losses.inflection_weight`: the stage's ``inflection_coef`` when the expert
-action differs from the env's previous step's, or at an episode's first step, else 1); in
-pretraining the sample is one keyframe + the current view and, with a positive alignment weight,
+action differs from the env's previous step's, or at an episode's first step, else 1; times
+the stage's ``stop_weight`` where the expert stops,
+`habitat_fih.models.losses.action_sample_weight`); in pretraining the sample is one keyframe + the current view and, with a positive alignment weight,
 carries the alignment term's token pairs (`habitat_fih.trainers.stages.alignment_settings`). In
 the ``vggt`` stage a step's sample is its frames with VGGT's geometry targets
 (`StepView.vggt_sample`, `habitat_fih.trainers.vggt_samples`); every such sample has exactly
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from habitat_fih.models.losses import VGGT_STAGE, inflection_weight
+from habitat_fih.models.losses import VGGT_STAGE, action_sample_weight
 from habitat_fih.models.policy import FIHPolicy
 from habitat_fih.trainers import stages
 from habitat_fih.trainers.buffer import ReplayBuffer
@@ -102,6 +103,7 @@ class CollectionRuns:
             trainer_config, self.config.habitat.task, policy.model.token_grid
         )
         coef = stages.inflection_coef(trainer_config)
+        stop_w = float(stages.action_losses(trainer_config).stop_weight)
         previous_action: dict[int, int] = {}  # each env's expert action at its previous step
         added = [0]
 
@@ -115,7 +117,7 @@ class CollectionRuns:
                     added[0] += 1
                 return
             previous = previous_action.get(view.env_index) if view.step > 0 else None
-            weight = inflection_weight(previous, view.expert_action, coef)
+            weight = action_sample_weight(previous, view.expert_action, coef, stop_w)
             previous_action[view.env_index] = view.expert_action
             sample = view.sample(
                 self.heatmap_size,

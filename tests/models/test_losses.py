@@ -229,6 +229,19 @@ def test_one_step_inflection_weight_follows_the_sequence_rule() -> None:
     assert inflection_weight(1, 1, 3.2) == 1.0 and inflection_weight(1, 2, 3.2) == 3.2
 
 
+def test_stop_weight_multiplies_only_stop_steps() -> None:
+    from habitat_fih.models.losses import MainLossConfig, action_sample_weight
+
+    # STOP (0) is always an inflection after another action: 3.2 x 10
+    assert action_sample_weight(1, 0, 3.2, 10.0) == pytest.approx(32.0)
+    assert action_sample_weight(1, 1, 3.2, 10.0) == 1.0  # forward after forward
+    assert action_sample_weight(1, 2, 3.2, 10.0) == pytest.approx(3.2)  # a turn: as VLN-CE
+    assert action_sample_weight(None, 0, 3.2) == pytest.approx(3.2)  # default: VLN-CE's rule
+    assert MainLossConfig().stop_weight == 1.0
+    with pytest.raises(ValueError, match="MainLossConfig.stop_weight must be > 0, got 0"):
+        MainLossConfig(stop_weight=0)
+
+
 def test_action_loss_vlnce_normalisation() -> None:
     # ce of a step whose correct class has logit a and the 3 others 0: log(e^a + 3) - a.
     def ce(a: float) -> float:

@@ -137,3 +137,35 @@ def test_collisions_per_step_is_each_episodes_count_over_its_steps() -> None:
     means, rows = summarize(results)
     assert [r.get("collisions_per_step") for r in rows] == [0.3, 0.0, None]
     assert means["collisions_per_step"] == 0.15  # mean over the episodes that have it
+
+
+def test_collected_samples_carry_the_stop_weight(tmp_path: Path, kit) -> None:
+    """Expert-driven collection with losses.main.stop_weight 10: a sample's action weight is
+    the VLN-CE inflection weight (3.2 where the expert's action differs from the step
+    before's, or at step 0) times 10 where the expert stops; one env, so the buffer holds
+    each episode's steps in order; with previous_action, each sample's previous action is the
+    expert's at the step before (the expert drives)."""
+    from habitat_fih.trainers.fih_trainer import FIHTrainer
+    from habitat_fih.trainers.resume import RESUME_FILE
+
+    cfg = kit.tiny_config(
+        tmp_path,
+        "habitat_baselines.num_environments=1",
+        "habitat_baselines.fih.collection.max_episode_steps=200",
+        "+habitat_baselines.fih.losses.main.stop_weight=10.0",
+        "+habitat_baselines.fih.model.overrides.action.inputs=[previous_action]",
+        "habitat_baselines.fih.stop_after_updates=1",
+    )
+    assert not FIHTrainer(cfg).train()  # stopped after one update: the resume state stays
+    items = torch.load(tmp_path / "ckpt" / RESUME_FILE, weights_only=False)["buffer"]["items"]
+    steps = [int(s.indices[-1]) for s in items]
+    assert steps.count(0) == 2 and 0 in [s.expert_action for s in items]  # 2 whole episodes
+    previous = None
+    for sample, step in zip(items, steps, strict=True):
+        if step == 0:
+            previous = None
+        inflection = previous is None or previous != sample.expert_action
+        expected = (3.2 if inflection else 1.0) * (10.0 if sample.expert_action == 0 else 1.0)
+        assert sample.action_weight == pytest.approx(expected)
+        assert sample.previous_action == (-1 if previous is None else previous)
+        previous = sample.expert_action
