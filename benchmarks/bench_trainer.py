@@ -10,7 +10,8 @@ Policy steps (issue 18): the median time of one `PolicyAgent.act` step over a sy
 as a multiple of an expert-driven environment step of the 1-env collection, and collection
 steps/s with the random-init tiny policy driving every step (``--policy-envs``). On a GPU:
 ``--model full --device cuda --envs --policy-envs --history-frames 33`` times the full-size
-model's step with a 32-frame history.
+model's step with a 32-frame history. ``--action-inputs depth previous_action`` gives the
+policy-driven collection the action head of fih/synthetic_tiny_nav (issue 16).
 
 ``--sensors tiny`` uses fih/synthetic_tiny's 64x64 RGB-D; ``vlnce`` the benchmark's VLN-CE
 sensors (RGB 224x224, depth 256x256). ``--model full`` times the main-stage update of the
@@ -78,13 +79,23 @@ def collection(num_envs: int, episodes_per_env: int, sensors: str) -> tuple[floa
 HISTORY_MODES = (("full", False), ("full", True), ("causal_cache", True))
 
 
-def _policy(model: str, llm: str, device: str, history: str, cache: bool, frames: int = 9):
+def _policy(
+    model: str,
+    llm: str,
+    device: str,
+    history: str,
+    cache: bool,
+    frames: int = 9,
+    action_inputs: tuple[str, ...] = (),
+):
     """A random-init policy of fih/synthetic_tiny's model (or the full one) in a VGGT history
-    mode, with or without the per-environment frame caches."""
+    mode, with or without the per-environment frame caches (and the action head's extra
+    inputs)."""
     extra = [
         f"+habitat_baselines.fih.model.overrides.vggt_history={history}",
         f"+habitat_baselines.fih.model.overrides.frame_cache={cache}",
         f"habitat_baselines.fih.collection.max_frames={frames}",
+        f"+habitat_baselines.fih.model.overrides.action.inputs=[{','.join(action_inputs)}]",
     ]
     if model == "full":
         extra += [
@@ -144,13 +155,19 @@ def policy_step_ms(
 
 
 def policy_collection(
-    num_envs: int, episodes_per_env: int, history: str, cache: bool, max_steps: int
+    num_envs: int,
+    episodes_per_env: int,
+    history: str,
+    cache: bool,
+    max_steps: int,
+    action_inputs: tuple[str, ...] = (),
 ) -> tuple[float, int]:
     """Collection steps/s with the random-init tiny policy driving every step (DAgger beta 0)
-    on fih/synthetic_tiny's sensors, each episode capped at `max_steps`."""
+    on fih/synthetic_tiny's sensors, each episode capped at `max_steps`; the frame history is
+    the trainer's (with the depth input when the action head reads it)."""
     from habitat_fih.trainers.evaluation import PolicyAgent
 
-    trainer, policy = _policy("tiny", "7b", "cpu", history, cache)
+    trainer, policy = _policy("tiny", "7b", "cpu", history, cache, action_inputs=action_inputs)
     cfg = env_config(trainer.config, "train", ["top_down_map"])
     envs = build_vector_env(cfg, num_envs, seed=0)
     agent = PolicyAgent(policy, torch.device("cpu"), predict_heatmaps=False)
@@ -160,7 +177,7 @@ def policy_collection(
             envs,
             ids,
             DAggerDecider(0.0, np.random.default_rng(0), agent.act),
-            lambda: FrameHistory(32, 9),
+            trainer._history,
             max_episode_steps=max_steps,
         )
     finally:
@@ -255,6 +272,13 @@ def main() -> None:
         default=9,
         help="frames per policy step (history + current; 33 = the design's 32-frame history)",
     )
+    parser.add_argument(
+        "--action-inputs",
+        nargs="*",
+        default=[],
+        help="the action head's extra inputs in the policy-driven collection (depth "
+        "previous_action: fih/synthetic_tiny_nav's)",
+    )
     args = parser.parse_args()
     rows = []
     expert_sps: dict[int, float] = {}
@@ -285,9 +309,11 @@ def main() -> None:
         )
     for n in args.policy_envs if args.model == "tiny" else []:
         for history, cache in HISTORY_MODES:
-            sps, steps = policy_collection(n, args.episodes_per_env, history, cache, 50)
+            inputs = tuple(args.action_inputs)
+            sps, steps = policy_collection(n, args.episodes_per_env, history, cache, 50, inputs)
+            with_inputs = f", action inputs {'+'.join(inputs)}" if inputs else ""
             rows.append(
-                f"| collection, {n} env(s), policy driving, {history}, cache "
+                f"| collection, {n} env(s), policy driving{with_inputs}, {history}, cache "
                 f"{'on' if cache else 'off'} | {sps:.1f} steps/s ({steps} steps) |"
             )
     u = update_time(args.model, args.llm, args.device, args.repeats)
