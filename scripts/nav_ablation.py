@@ -12,7 +12,7 @@ variant is evaluated again without retraining (the schedule skips finished stage
 ``previous_action``, ``none`` (the design's RGB + instruction), all with the recipe's
 ``stop_weight``, and ``both_stop1`` (both inputs, VLN-CE's weights alone). The table (``<out>/navigation.md``, printed)
 has, per split, one row per trained variant and the baseline agents of the first variant:
-success, SPL, nDTW, collisions per step, distance to goal and the policy's agreement with the
+success, oracle success (came within the success distance at some step), SPL, nDTW, collisions per step, distance to goal and the policy's agreement with the
 expert's action on its own path and teacher-forced on the expert's path (next to what always
 moving forward scores on those steps). It holds no timing, so two runs of the same code give
 the same table.
@@ -49,6 +49,7 @@ SPLITS = ("val_seen", "val_unseen")
 BASELINES = (("random agent", "random"), ("forward-only agent", "forward"), ("expert", "expert"))
 COLUMNS = (
     ("success", "success ↑"),
+    ("oracle_success", "oracle success ↑"),
     ("spl", "SPL ↑"),
     ("ndtw", "nDTW ↑"),
     ("collisions_per_step", "collisions / step ↓"),
