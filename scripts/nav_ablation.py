@@ -10,12 +10,13 @@ random / forward-only / expert agents on the same episodes) in ``<out>/<variant>
 variant is evaluated again without retraining (the schedule skips finished stages). Variants
 (`VARIANTS`): ``both`` (the recipe: depth and the previous action), ``depth``,
 ``previous_action``, ``none`` (the design's RGB + instruction), all with the recipe's
-``stop_weight``, and ``both_stop1`` (both inputs, VLN-CE's weights alone). The table (``<out>/navigation.md``, printed)
-has, per split, one row per trained variant and the baseline agents of the first variant:
-success, oracle success (came within the success distance at some step), SPL, nDTW, collisions per step, distance to goal and the policy's agreement with the
-expert's action on its own path and teacher-forced on the expert's path (next to what always
-moving forward scores on those steps). It holds no timing, so two runs of the same code give
-the same table.
+``stop_weight``, and ``both_stop1`` (both inputs, VLN-CE's weights alone). The table
+(``<out>/navigation.md``, printed) has, per split, one row per trained variant and the
+baseline agents of the first variant: success, oracle success (came within the success
+distance at some step), SPL, nDTW, collisions per step, distance to goal and the policy's
+agreement with the expert's action on its own path and teacher-forced on the expert's path
+(next to what always moving forward scores on those steps). It holds no timing, so two runs of
+the same code give the same table.
 """
 
 from __future__ import annotations
