@@ -11,7 +11,10 @@ as a multiple of an expert-driven environment step of the 1-env collection, and 
 steps/s with the random-init tiny policy driving every step (``--policy-envs``). On a GPU:
 ``--model full --device cuda --envs --policy-envs --history-frames 33`` times the full-size
 model's step with a 32-frame history. ``--action-inputs depth previous_action`` gives the
-policy-driven collection the action head of fih/synthetic_tiny_nav (issue 16).
+policy-driven collection the action head of fih/synthetic_tiny_nav (issue 16); its random-init
+head may choose STOP at once (measured 2026-12-02: every episode stopped at its first step, 6
+steps in all), so read the step count: the trained policy's collection speed is in the run's
+TensorBoard (``collect/steps_per_second``).
 
 ``--sensors tiny`` uses fih/synthetic_tiny's 64x64 RGB-D; ``vlnce`` the benchmark's VLN-CE
 sensors (RGB 224x224, depth 256x256). ``--model full`` times the main-stage update of the
