@@ -89,31 +89,25 @@ def test_bad_numbers(tmp_path: Path, capsys) -> None:
     _check(capsys, tmp_path, ["--video", str(video), "--num-keyframes", "0"], "--num-keyframes 0")
 
 
-def test_geometry_prior_input_without_sidecar(tmp_path: Path, capsys) -> None:
-    config = tmp_path / "input.yaml"
-    config.write_text("model:\n  preset: tiny\n  overrides: {geometry_prior: input}\n")
+@pytest.mark.parametrize(
+    ("overrides", "needles"),
+    [
+        # geometry_prior: input needs the cameras from a sidecar (--geometry-from)
+        ("{geometry_prior: input}", ("geometry_prior='input'", "--geometry-from")),
+        # a video has no depth sensor nor previous actions: refused, not fed made-up values
+        (
+            "{action: {inputs: [depth]}}",
+            ("action head reads ['depth']", "FIHModelConfig.action.inputs"),
+        ),
+    ],
+)
+def test_model_needing_inputs_a_video_lacks(
+    tmp_path: Path, capsys, overrides: str, needles: tuple[str, ...]
+) -> None:
+    config = tmp_path / "model.yaml"
+    config.write_text(f"model:\n  preset: tiny\n  overrides: {overrides}\n")
     video = _write_video(tmp_path / "v.mp4", 5)
-    _check(
-        capsys,
-        tmp_path,
-        ["--video", str(video), "--config", str(config)],
-        "geometry_prior='input'",
-        "--geometry-from",
-    )
-
-
-def test_model_whose_action_head_reads_simulator_inputs(tmp_path: Path, capsys) -> None:
-    """A video has no depth sensor nor previous actions: refused, not fed made-up values."""
-    config = tmp_path / "nav.yaml"
-    config.write_text("model:\n  preset: tiny\n  overrides: {action: {inputs: [depth]}}\n")
-    video = _write_video(tmp_path / "v.mp4", 5)
-    _check(
-        capsys,
-        tmp_path,
-        ["--video", str(video), "--config", str(config)],
-        "action head reads ['depth']",
-        "FIHModelConfig.action.inputs",
-    )
+    _check(capsys, tmp_path, ["--video", str(video), "--config", str(config)], *needles)
 
 
 @pytest.mark.parametrize(
