@@ -29,6 +29,8 @@ __all__ = [
     "FIHTrainerConfig",
     "HabitatBaselinesFIHConfig",
     "OptimConfig",
+    "STOP_RULES",
+    "StopConfig",
     "register_trainer_configs",
 ]
 
@@ -180,6 +182,29 @@ class FIHEvalConfig:
     frustum_floor: float = 0.3
 
 
+#: when the policy stops (`StopConfig.rule`)
+STOP_RULES = ("action", "goal_distance", "never")
+
+
+@dataclass
+class StopConfig:
+    """When the policy calls STOP, in collection (DAgger's policy steps) and evaluation alike
+    (`habitat_fih.trainers.evaluation.PolicyAgent`).
+
+    Attributes:
+        rule: ``action`` (STOP when it wins the action head's argmax / sample: VLN-CE's rule),
+            ``goal_distance`` (STOP exactly when the progress monitor's predicted remaining
+            distance is below `distance`; needs ``model.overrides.action.goal_distance``) or
+            ``never`` (only the other actions; for threshold studies).
+        distance: metres, the ``goal_distance`` rule's threshold (choose it on train episodes:
+            ``scripts/stop_threshold.py``). Not a resume setting: a finished run may be
+            evaluated with another threshold.
+    """
+
+    rule: str = "action"
+    distance: float = 1.5
+
+
 @dataclass
 class FIHTrainerConfig:
     """The ``fih`` trainer (`habitat_fih.trainers.fih_trainer.FIHTrainer`).
@@ -198,6 +223,7 @@ class FIHTrainerConfig:
             (torch's default of every core spins against the environment workers: 22x slower
             policy steps measured on a loaded 2-core machine) and torch's default on CUDA;
             N > 0 sets N (`habitat_fih.utils.threads`).
+        stop: when the policy stops (`StopConfig`).
         losses: per-stage loss overrides, e.g. ``{main: {action_weight: 2.0}}``; the vggt
             stage's under ``vggt`` (`VGGTLossConfig`, e.g. ``{vggt: {depth_weight: 0.5}}``).
         stop_after_updates: stop (as if killed) after this many updates of this process
@@ -231,6 +257,7 @@ class FIHTrainerConfig:
     collection: CollectionConfig = field(default_factory=CollectionConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: FIHEvalConfig = field(default_factory=FIHEvalConfig)
+    stop: StopConfig = field(default_factory=StopConfig)
     stop_after_updates: int = -1
     keep_checkpoints: int = -1
     save_buffer: bool = True

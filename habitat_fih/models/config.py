@@ -227,6 +227,12 @@ class ActionHeadConfig:
             checkpoint trained with them is built with them.
         max_depth: metres at which the ``depth`` input saturates (it is fed as depth /
             max_depth clipped to [0, 1]).
+        goal_distance: also predict the remaining geodesic distance to the goal in metres
+            (`FIHOutput.goal_distance`, a progress monitor in the spirit of VLN-CE's
+            ``PROGRESS_MONITOR``, trained on the simulator's ``distance_to_goal`` with
+            ``losses.<stage>.goal_distance_weight``), from the action head's hidden layer;
+            ``habitat_baselines.fih.stop.rule: goal_distance`` stops on it.
+        distance_scale: metres per unit of that output (its loss is in these units).
     """
 
     num_actions: int = 4
@@ -234,6 +240,8 @@ class ActionHeadConfig:
     dropout: float = 0.0
     inputs: tuple[str, ...] = ()
     max_depth: float = 10.0
+    goal_distance: bool = False
+    distance_scale: float = 10.0
 
     def __post_init__(self) -> None:
         from habitat_fih.models.heads.action import ACTION_INPUTS
@@ -250,6 +258,16 @@ class ActionHeadConfig:
             f"ActionHeadConfig.max_depth must be a number > 0 (metres), got {self.max_depth!r}",
         )
         self.max_depth = float(self.max_depth)
+        _require(
+            isinstance(self.goal_distance, bool),
+            f"ActionHeadConfig.goal_distance must be a bool, got {self.goal_distance!r}",
+        )
+        _require(
+            isinstance(self.distance_scale, (int, float)) and self.distance_scale > 0,
+            f"ActionHeadConfig.distance_scale must be a number > 0 (metres), got "
+            f"{self.distance_scale!r}",
+        )
+        self.distance_scale = float(self.distance_scale)
         _require(
             isinstance(self.num_actions, int) and self.num_actions >= 2,
             f"ActionHeadConfig.num_actions must be an int >= 2, got {self.num_actions!r}",

@@ -99,6 +99,8 @@ class FIHOutput:
             `config.target_kinds` (covisibility by default).
         heatmaps: B dicts {original frame index: [h, w] logits}, padding skipped.
         action_logits: [B, A] float32 (A = 4: STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT).
+        goal_distance: [B] float32 predicted remaining distance to the goal in metres, or None
+            (`ActionHeadConfig.goal_distance`).
     LLM:
         visual_hidden: [B, K + 1, T, D] LLM hidden states at the visual tokens (keyframe slots
             in `keyframe_indices` order, the current view last; zeros at padding slots).
@@ -138,6 +140,7 @@ class FIHOutput:
     world_points_conf: Tensor
     frame_mask: Tensor
     kind_logits: dict[str, Tensor] | None = None
+    goal_distance: Tensor | None = None
 
     def logits_by_kind(self) -> dict[str, Tensor]:
         """{kind: [B, K, h, w] logits} (``{"covisibility": heatmap_logits}`` by default)."""
@@ -152,6 +155,8 @@ class FIHOutput:
             out["heatmap_logits"] = kinds.pop("covisibility")
         out["frame_indices"] = self.keyframe_indices
         out["action_logits"] = self.action_logits
+        if self.goal_distance is not None:
+            out["goal_distance"] = self.goal_distance
         for kind, logits in kinds.items():
             out[f"heatmap_logits{kind_suffix(kind)}"] = logits
         return out
@@ -218,7 +223,14 @@ class FIHModel(nn.Module):
         )
         act = config.action
         self.action_head = ActionHead(
-            hidden, act.num_actions, act.mlp_dim, act.dropout, act.inputs, act.max_depth
+            hidden,
+            act.num_actions,
+            act.mlp_dim,
+            act.dropout,
+            act.inputs,
+            act.max_depth,
+            act.goal_distance,
+            act.distance_scale,
         )
         # fusion and heads follow the LLM's device (they are created on the default device)
         llm_device = _param_device(qwen)
@@ -724,9 +736,10 @@ class FIHModel(nn.Module):
                 key_indices_l,
                 prior=prior,
             )
-            action_logits = self.action_head(
+            action_logits, goal_distance = self.action_head.forward_all(
                 last_hidden, depth=depth, previous_action=previous_action
-            ).float()  # [B, A]
+            )
+            action_logits = action_logits.float()  # [B, A]
         # float32 for the losses
         channels = None if heat.channel_logits is None else heat.channel_logits.float()
         heat = HeatmapOutput(
@@ -750,6 +763,7 @@ class FIHModel(nn.Module):
             heatmap_logits=heat.logits,
             heatmaps=heat.to_frame_dicts(),
             action_logits=action_logits,
+            goal_distance=None if goal_distance is None else goal_distance.float(),
             visual_hidden=visual_hidden,
             last_hidden=last_hidden,
             fused_tokens=fused_slots,

@@ -489,3 +489,31 @@ def action_loss(
 
 
 # --------------------------------------------------------------------------- per stage
+
+
+def goal_distance_loss(
+    predicted: Tensor, target: Tensor, scale: float = 10.0, beta: float = 0.1
+) -> Tensor:
+    """Progress-monitor loss: smooth-L1 (Huber, ``beta`` in units of `scale`) between the
+    predicted and the simulator's remaining distance to the goal, both divided by `scale`
+    metres, averaged over the steps whose target is finite (0, with grad, when none is).
+
+    Args:
+        predicted: ``[B]`` metres (`FIHOutput.goal_distance`).
+        target: ``[B]`` metres (``distance_to_goal``; NaN / inf = unknown, masked).
+        scale: metres per loss unit (`ActionHeadConfig.distance_scale`).
+        beta: the Huber knee, in loss units (0.1 = 1 m at the default scale).
+    """
+    if predicted.shape != target.shape or predicted.dim() != 1:
+        raise ValueError(
+            "goal_distance_loss needs predicted and target both [B], got "
+            f"{tuple(predicted.shape)} and {tuple(target.shape)}"
+        )
+    if not scale > 0 or not beta > 0:
+        raise ValueError(f"goal_distance_loss scale and beta must be > 0, got {scale}, {beta}")
+    target = target.to(predicted.device, predicted.dtype)
+    known = torch.isfinite(target)
+    if not bool(known.any()):
+        return predicted.sum() * 0.0
+    diff = (predicted[known] - target[known]) / float(scale)
+    return torch.nn.functional.smooth_l1_loss(diff, torch.zeros_like(diff), beta=float(beta))

@@ -43,6 +43,9 @@ stage's config):
 ``temporal_coherence``    :func:`temporal_consistency_loss`    main ``temporal_coherence``
 ``heatmap_distribution``  :func:`sigmoid_distribution_ce_loss` main ``heatmap_distribution``
 ``action``                :func:`action_loss`                  finetune / main ``action``
+``goal_distance``         :func:`goal_distance_loss`           finetune / main
+                          (progress monitor, models with       ``goal_distance``
+                          ``action.goal_distance``)
 ========================  ===================================  ==============================
 
 The action term's per-step VLN-CE inflection weights follow one rule: :func:`inflection_weight`
@@ -78,6 +81,7 @@ from habitat_fih.models.loss_terms import (
     feature_alignment_loss,
     frame_indexed_mse_loss,
     gaussian_heatmap_ce_loss,
+    goal_distance_loss,
     inflection_weight,
     inflection_weights,
     sigmoid_distribution_ce_loss,
@@ -98,6 +102,7 @@ __all__ = [
     "PretrainLossConfig",
     "action_loss",
     "compute_stage_loss",
+    "goal_distance_loss",
     "distinctness_loss",
     "feature_alignment_loss",
     "frame_indexed_mse_loss",
@@ -204,6 +209,8 @@ class FinetuneLossConfig:
         inflection_coef: VLN-CE inflection weight (3.2).
         stop_weight: extra factor on the action CE of steps whose expert action is STOP (on top
             of the inflection weight; 1 = VLN-CE's rule; `action_sample_weight`).
+        goal_distance_weight: weight of the progress monitor's :func:`goal_distance_loss`
+            (used only when the model predicts the distance, ``action.goal_distance``).
         camera_position_weight: weight of the camera-position maps' terms (each term's own
             weight times this; used only when the model predicts them).
     """
@@ -218,6 +225,7 @@ class FinetuneLossConfig:
     action_weight: float = 0.0
     inflection_coef: float = 3.2
     stop_weight: float = 1.0
+    goal_distance_weight: float = 1.0
     camera_position_weight: float = 1.0
 
     def __post_init__(self) -> None:
@@ -225,6 +233,7 @@ class FinetuneLossConfig:
             self,
             (
                 "camera_position_weight",
+                "goal_distance_weight",
                 "heatmap_weight",
                 "distinctness_weight",
                 "temporal_weight",
@@ -262,6 +271,8 @@ class MainLossConfig:
         inflection_coef: VLN-CE inflection weight (3.2).
         stop_weight: extra factor on the action CE of steps whose expert action is STOP (on top
             of the inflection weight; 1 = VLN-CE's rule; `action_sample_weight`).
+        goal_distance_weight: weight of the progress monitor's :func:`goal_distance_loss`
+            (used only when the model predicts the distance, ``action.goal_distance``).
         heatmap_distribution_weight: :func:`sigmoid_distribution_ce_loss` — where on the
             current view the target's mass lies (the ``frame_heatmap_quality`` KL plus the
             target's entropy); not in the document's main loss, so 0 by default. MSE alone
@@ -278,6 +289,7 @@ class MainLossConfig:
     action_weight: float = 1.0
     inflection_coef: float = 3.2
     stop_weight: float = 1.0
+    goal_distance_weight: float = 1.0
     heatmap_distribution_weight: float = 0.0
     camera_position_weight: float = 1.0
 
@@ -286,6 +298,7 @@ class MainLossConfig:
             self,
             (
                 "camera_position_weight",
+                "goal_distance_weight",
                 "heatmap_weight",
                 "heatmap_distribution_weight",
                 "spatial_consistency_weight",
@@ -456,6 +469,11 @@ def compute_stage_loss(
         add_action(config.finetune.action_weight, config.finetune.inflection_coef)
     else:
         add_action(config.main.action_weight, config.main.inflection_coef)
+    if stage != "pretrain" and "goal_distance" in preds:
+        weight = float(getattr(config, stage).goal_distance_weight)
+        if weight > 0 or "goal_distance" in targets:
+            target = _require(targets, "goal_distance", "targets", "goal_distance")
+            terms["goal_distance"] = (weight, goal_distance_loss(preds["goal_distance"], target))
 
     total = logits.new_zeros(())
     for weight, value in terms.values():

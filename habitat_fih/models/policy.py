@@ -94,6 +94,7 @@ class FIHPolicyConfig:
     align_grid_key: str | None = "align_grid"
     depth_key: str = "nav_depth"
     previous_action_key: str = "previous_action"
+    goal_distance_key: str | None = "goal_distance"
     losses: LossConfig = field(default_factory=LossConfig)
 
     def __post_init__(self) -> None:
@@ -303,7 +304,7 @@ class FIHPolicy(nn.Module, Policy):
         [B, K] = real keyframe slots whose target is valid (``heatmaps_<kind>`` /
         ``valid_<kind>`` for each further kind the model predicts, see the module docstring;
         None when the model's first kind's targets are absent, a KeyError when a later
-        kind's are); `actions` [B] when present.
+        kind's are); `actions` [B] when present; `goal_distance` [B] metres when present.
         """
         cfg = self.policy_config
         if cfg.target_heatmaps_key is None:
@@ -343,6 +344,9 @@ class FIHPolicy(nn.Module, Policy):
         weights = self._optional(observations, cfg.action_weights_key)
         if weights is not None:  # per-sample (inflection) weights of the action loss
             targets["action_weights"] = weights.reshape(b).float()
+        distance = self._optional(observations, cfg.goal_distance_key)
+        if distance is not None:  # the progress monitor's target, metres (NaN = unknown)
+            targets["goal_distance"] = distance.reshape(b).float()
         device = output.heatmap_logits.device
         return {key: value.to(device) for key, value in targets.items()}
 

@@ -13,6 +13,7 @@ overwritten; nothing is cached on disk) and draws batches with a seeded generato
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,8 @@ class Sample:
             ``action.inputs`` has ``depth``).
         previous_action: the action taken at the previous step (-1 at an episode's first),
             the action head's ``previous_action`` input.
+        goal_distance: metres from here to the goal (the ``distance_to_goal`` measure), the
+            progress monitor's target (NaN = unknown).
     """
 
     frames: np.ndarray
@@ -73,6 +76,7 @@ class Sample:
     extra_targets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
     depth: np.ndarray | None = None
     previous_action: int = -1
+    goal_distance: float = math.nan
 
     def kind_targets(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """{kind: (targets [S, h, w], valid [S])} of every kind the sample carries, first
@@ -154,7 +158,8 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     carry camera poses, rgb_history_pose [B, S, 9] float32 (zeros at padding); when they carry
     alignment pairs, align_pairs [B, S, N, 2] long, align_pairs_mask [B, S, N] (False at
     padding) and align_grid [2] (the samples must share N and the grid); previous_action [B]
-    long; when the samples carry depth inputs, nav_depth [B, h, w] float32 (all or none)."""
+    long; goal_distance [B] float32 metres (NaN = unknown); when the samples carry depth
+    inputs, nav_depth [B, h, w] float32 (all or none)."""
     if not samples:
         raise ValueError("cannot collate an empty batch")
     b = len(samples)
@@ -226,6 +231,9 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     # (samples pickled before these fields read their class defaults: no depth, -1)
     out["previous_action"] = torch.tensor(
         [int(x.previous_action) for x in samples], dtype=torch.long
+    )
+    out["goal_distance"] = torch.tensor(
+        [float(getattr(x, "goal_distance", math.nan)) for x in samples], dtype=torch.float32
     )
     depths = [x.depth for x in samples]
     if any(d is not None for d in depths):

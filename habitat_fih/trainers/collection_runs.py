@@ -92,6 +92,8 @@ class CollectionRuns:
             deterministic=bool(collection.deterministic_policy),
             generator=torch.Generator().manual_seed(derived_seed(seed, iteration, self.rank, 2)),
             predict_heatmaps=False,
+            stop_rule=str(trainer_config.stop.rule),
+            stop_distance=float(trainer_config.stop.distance),
         )
         policy.eval()
         decider = DAggerDecider(beta, rng, agent.act if beta < 1.0 else None)

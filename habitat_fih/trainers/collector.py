@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import time
@@ -63,6 +64,8 @@ __all__ = [
 
 
 HEATMAP_UUID = "frame_heatmaps"
+#: the measure the progress monitor's target (`StepView.goal_distance`) is read from
+GOAL_DISTANCE_MEASURE = "distance_to_goal"
 EXPERT_UUID = "shortest_path_sensor"
 
 
@@ -130,6 +133,12 @@ class FIHEnv(habitat.RLEnv):
             raise KeyError(f"episode {episode_id!r} is not in this environment's dataset")
         self._env.current_episode = self._by_id[episode_id]
         return super().reset()
+
+    def goal_distance(self) -> float:
+        """The ``distance_to_goal`` measure now (metres; NaN when the task lacks it): the
+        progress monitor's target at an episode's first step (later steps read it from
+        ``info``)."""
+        return float(self._env.get_metrics().get(GOAL_DISTANCE_MEASURE, math.nan))
 
     def get_reward_range(self) -> tuple[float, float]:
         return (0.0, 0.0)
@@ -235,6 +244,9 @@ class StepView:
     geometry: KeptGeometry | None = None  # the frames' cameras and depth (vggt stage)
     depth: np.ndarray | None = None  # [H, W] metres, the action head's depth input (NavDepth)
     previous_action: int = -1  # the action taken at the previous step (-1 at step 0)
+    # metres to the goal (the ``distance_to_goal`` measure) here, the progress monitor's
+    # target; NaN when the task has no such measure
+    goal_distance: float = math.nan
 
     _poses: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -338,6 +350,7 @@ class StepView:
             poses=poses,
             depth=None if self.depth is None else self.depth.astype(np.float16),
             previous_action=self.previous_action,
+            goal_distance=float(self.goal_distance),
             align_pairs=None if pairs is None else pairs[0],
             align_mask=None if pairs is None else pairs[1],
             align_grid=None if pairs is None else alignment.grid,  # type: ignore[union-attr]
@@ -410,6 +423,7 @@ def run_episodes(
     current: list[str | None] = [None] * n
     steps = [0] * n
     last_action = [-1] * n  # the action each env took at its previous step
+    distance = [math.nan] * n  # each env's distance_to_goal at its current step
     stats = RolloutStats()
     start = time.perf_counter()
 
@@ -421,6 +435,7 @@ def run_episodes(
         obs[i] = envs.call_at(i, "reset_to", {"episode_id": current[i]})
         steps[i] = 0
         last_action[i] = -1
+        distance[i] = float(envs.call_at(i, "goal_distance"))
         histories[i].reset()
 
     for i in range(n):
@@ -448,6 +463,7 @@ def run_episodes(
                     geometry=histories[i].view_geometry(slots),
                     depth=histories[i].current_depth,
                     previous_action=last_action[i],
+                    goal_distance=distance[i],
                 )
             )
         actions = decide(views)
@@ -471,6 +487,7 @@ def run_episodes(
                 begin(i)
             else:
                 obs[i] = o
+                distance[i] = float(info.get(GOAL_DISTANCE_MEASURE, math.nan))
     stats.seconds = time.perf_counter() - start
     return stats
 

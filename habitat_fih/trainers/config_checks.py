@@ -116,6 +116,25 @@ def check_vggt_stage(config: Any) -> None:
     )
 
 
+def check_stop_rule(config: Any, model_config: FIHModelConfig) -> None:
+    """The progress monitor (``action.goal_distance``) trains on the task's ``distance_to_goal``
+    measure, and ``fih.stop.rule: goal_distance`` needs that monitor: one clear error before
+    anything starts."""
+    rule = config.habitat_baselines.fih.get("stop", {}).get("rule", "action")
+    if rule == "goal_distance" and not model_config.action.goal_distance:
+        raise ValueError(
+            "habitat_baselines.fih.stop.rule=goal_distance stops on the predicted distance to the "
+            "goal, but the model does not predict it: set "
+            "habitat_baselines.fih.model.overrides.action.goal_distance=true"
+        )
+    measures = config.habitat.task.measurements
+    if model_config.action.goal_distance and "distance_to_goal" not in measures:
+        raise ValueError(
+            "the progress monitor (action.goal_distance) trains on the task's distance_to_goal "
+            f"measure, which habitat.task.measurements lacks (it has {sorted(measures)})"
+        )
+
+
 def check_offload_not_training(model_config: FIHModelConfig) -> None:
     """Training with component offload is refused (`habitat_fih.models.offload`: the
     offloaded weights rest on CPU between stages and gradients are not supported)."""

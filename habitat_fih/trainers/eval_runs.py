@@ -133,6 +133,8 @@ class EvaluationRuns:
                 bool(eval_config.deterministic),
                 torch.Generator().manual_seed(self._seed),
                 action_source,
+                stop_rule=str(self._trainer_config.stop.rule),
+                stop_distance=float(self._trainer_config.stop.distance),
             )
 
         tag = f"ckpt_{checkpoint_index(path)}"

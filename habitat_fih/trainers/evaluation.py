@@ -32,8 +32,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from habitat_fih.config.trainer_configs import STOP_RULES
 from habitat_fih.models.frame_cache import FrameCache
 from habitat_fih.models.geometry_prior import frustum_prior
+from habitat_fih.models.loss_terms import STOP_ACTION
 from habitat_fih.models.policy import FIHPolicy
 from habitat_fih.tasks.fih_task import PREDICTION_KEY
 from habitat_fih.tasks.heatmap_measures import heatmap_scores
@@ -123,14 +125,28 @@ def views_to_observations(views: Sequence[StepView]) -> dict[str, Any]:
         for v in views
     ]
     obs = collate(samples)
-    for key in ("fih_heatmaps", "fih_heatmaps_valid", "expert_action", "action_weights"):
+    for key in (
+        "fih_heatmaps",
+        "fih_heatmaps_valid",
+        "expert_action",
+        "action_weights",
+        "goal_distance",
+    ):
         obs.pop(key)
     return obs
 
 
 class PolicyAgent:
     """Decider that acts with the policy (argmax or seeded sampling) and predicts heatmaps;
-    `agreement` counts how often its own action matches the expert's (`ActionAgreement`)."""
+    `agreement` counts how often its own action matches the expert's (`ActionAgreement`).
+
+    When it stops (`STOP_RULES`, ``habitat_baselines.fih.stop``): ``action`` — when STOP wins
+    the action head's argmax (or sample), VLN-CE's rule; ``goal_distance`` — exactly when the
+    progress monitor's predicted remaining distance (`FIHOutput.goal_distance`) is below
+    `stop_distance` metres, the other steps acting on the non-STOP actions alone;
+    ``never`` — never (the non-STOP actions alone), the rollout from which every threshold's
+    stopping step can be read off (`trace`), since the path up to it does not depend on the
+    threshold."""
 
     def __init__(
         self,
@@ -140,9 +156,21 @@ class PolicyAgent:
         generator: torch.Generator | None = None,
         action_source: str = "policy",
         predict_heatmaps: bool = True,
+        stop_rule: str = "action",
+        stop_distance: float = 1.5,
+        trace: bool = False,
     ) -> None:
         if action_source not in ("policy", "expert"):
             raise ValueError(f"action_source must be 'policy' or 'expert', got {action_source!r}")
+        if stop_rule not in STOP_RULES:
+            raise ValueError(f"stop rule must be one of {list(STOP_RULES)}, got {stop_rule!r}")
+        if not stop_distance > 0:
+            raise ValueError(f"stop distance must be > 0 metres, got {stop_distance!r}")
+        self.stop_rule = stop_rule
+        self.stop_distance = float(stop_distance)
+        # with `trace`: one dict per decided view (episode_id, step, goal_distance,
+        # predicted_distance, p_stop), for choosing a stop threshold (scripts/stop_threshold.py)
+        self.trace: list[dict[str, Any]] | None = [] if trace else None
         self.policy = policy
         self.device = device
         self.deterministic = deterministic
@@ -182,10 +210,34 @@ class PolicyAgent:
                 *self.policy.model_inputs(obs), caches=caches, **self.policy.action_inputs(obs)
             )
         logits = output.action_logits.float().cpu()
+        distance = output.goal_distance
+        if self.stop_rule == "goal_distance" and distance is None:
+            raise ValueError(
+                "stop rule 'goal_distance' needs a model that predicts the distance to the goal "
+                "(habitat_baselines.fih.model.overrides.action.goal_distance=true)"
+            )
+        distance = None if distance is None else distance.float().cpu()
+        if self.trace is not None:
+            p_stop = logits.softmax(-1)[:, STOP_ACTION]
+            for i, view in enumerate(views):
+                self.trace.append(
+                    {
+                        "episode_id": view.episode_id,
+                        "step": view.step,
+                        "goal_distance": float(view.goal_distance),
+                        "predicted_distance": None if distance is None else float(distance[i]),
+                        "p_stop": float(p_stop[i]),
+                    }
+                )
+        if self.stop_rule != "action":  # STOP is the rule's, not the head's
+            logits[:, STOP_ACTION] = -math.inf
         if self.deterministic:
             actions = logits.argmax(-1)
         else:
             actions = torch.multinomial(logits.softmax(-1), 1, generator=self.generator)[:, 0]
+        if self.stop_rule == "goal_distance":
+            assert distance is not None
+            actions = torch.where(distance < self.stop_distance, STOP_ACTION, actions)
         return actions.tolist(), output
 
     def act(self, views: list[StepView]) -> list[int]:

@@ -87,6 +87,7 @@ from habitat_fih.trainers.config_checks import (
     check_geometry_prior_sensor,
     check_min_overlaps,
     check_offload_not_training,
+    check_stop_rule,
     check_vggt_stage,
     trained_target_kinds,
 )
@@ -153,6 +154,7 @@ class FIHTrainer(BaseTrainer):
         if not self.baselines_config.get("evaluate", False):  # offload: evaluation only
             check_offload_not_training(self.model_config)
         check_vggt_stage(config)
+        check_stop_rule(config, self.model_config)
         self.target_kinds = trained_target_kinds(config)
         self.model_config.target_kinds = self.target_kinds
         self.resume_file = ResumeFile(

@@ -1,5 +1,6 @@
 """Action head: VLN-CE discrete action logits from the LLM's final hidden state, optionally
-with the extra inputs VLN-CE's own baselines act on (`ActionInputEncoder`).
+with the extra inputs VLN-CE's own baselines act on (`ActionInputEncoder`) and a progress
+monitor (the remaining distance to the goal, `ActionHead.forward_all`).
 
 Action order follows VLN-CE / habitat's ``HabitatSimActions``: 0 STOP, 1 MOVE_FORWARD,
 2 TURN_LEFT, 3 TURN_RIGHT.
@@ -111,7 +112,10 @@ class ActionInputEncoder(nn.Module):
 class ActionHead(nn.Module):
     """Small MLP ``LayerNorm -> Linear -> GELU -> Dropout -> Linear`` to action logits, over
     the hidden state concatenated with the `ActionInputEncoder` features when `inputs` is
-    non-empty.
+    non-empty. With `goal_distance`, a second ``Linear(mlp_dim -> 1)`` on the MLP's hidden
+    layer predicts the remaining distance to the goal, ``distance_scale * softplus(raw)``
+    metres (non-negative), sharing the layer the action logits are read from so that its
+    dense per-step target shapes the features STOP is decided on.
 
     Args:
         hidden_size: ``D`` of the input hidden state.
@@ -120,6 +124,8 @@ class ActionHead(nn.Module):
         dropout: dropout probability inside the MLP.
         inputs: the extra inputs (`ACTION_INPUTS`); empty = the hidden state alone.
         max_depth: metres at which the depth input saturates.
+        goal_distance: also predict the remaining distance to the goal (`forward_all`).
+        distance_scale: metres per unit of the distance output.
     """
 
     def __init__(
@@ -130,8 +136,12 @@ class ActionHead(nn.Module):
         dropout: float = 0.0,
         inputs: Sequence[str] = (),
         max_depth: float = 10.0,
+        goal_distance: bool = False,
+        distance_scale: float = 10.0,
     ) -> None:
         super().__init__()
+        if not distance_scale > 0:
+            raise ValueError(f"ActionHead distance_scale must be > 0, got {distance_scale!r}")
         if not isinstance(hidden_size, int) or hidden_size < 1:
             raise ValueError(f"ActionHead hidden_size must be an int >= 1, got {hidden_size!r}")
         if not isinstance(num_actions, int) or num_actions < 2:
@@ -152,11 +162,19 @@ class ActionHead(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(mlp_dim, num_actions),
         )
+        # (a separate module, absent without the option: older checkpoints keep their keys)
+        self.distance = nn.Linear(mlp_dim, 1) if goal_distance else None
+        self.distance_scale = float(distance_scale)
 
     @property
     def inputs(self) -> tuple[str, ...]:
         """The extra inputs this head needs (empty: the hidden state alone)."""
         return () if self.extra is None else self.extra.inputs
+
+    @property
+    def predicts_distance(self) -> bool:
+        """Whether the head predicts the remaining distance to the goal."""
+        return self.distance is not None
 
     def forward(
         self,
@@ -164,7 +182,16 @@ class ActionHead(nn.Module):
         depth: Tensor | None = None,
         previous_action: Tensor | None = None,
     ) -> Tensor:
-        """Action logits.
+        """Action logits ``[B, num_actions]`` (`forward_all`'s first part)."""
+        return self.forward_all(hidden, depth, previous_action)[0]
+
+    def forward_all(
+        self,
+        hidden: Tensor,
+        depth: Tensor | None = None,
+        previous_action: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Action logits and the predicted remaining distance to the goal.
 
         Args:
             hidden: ``[B, D]`` final hidden state (e.g. the last token's LLM state).
@@ -173,7 +200,8 @@ class ActionHead(nn.Module):
                 ``previous_action``).
 
         Returns:
-            ``[B, num_actions]`` unnormalised logits.
+            ``([B, num_actions]`` unnormalised logits, ``[B]`` metres >= 0 or None without
+            `goal_distance`).
         """
         if hidden.dim() != 2 or hidden.shape[-1] != self.hidden_size:
             raise ValueError(
@@ -182,4 +210,9 @@ class ActionHead(nn.Module):
         if self.extra is not None:
             features = self.extra(depth, previous_action, hidden.shape[0])
             hidden = torch.cat([hidden, features.to(hidden.dtype)], dim=-1)
-        return self.mlp(hidden)
+        inner = self.mlp[:-1](hidden)
+        logits = self.mlp[-1](inner)
+        if self.distance is None:
+            return logits, None
+        metres = self.distance_scale * nn.functional.softplus(self.distance(inner)[:, 0])
+        return logits, metres
