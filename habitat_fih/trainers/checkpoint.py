@@ -220,6 +220,13 @@ _ADDED_FIELDS: dict[str, Any] = {
     "vggt_lora": FIHModelConfig().to_dict()["vggt_lora"],  # (off)
 }
 _ADDED_HEATMAP_FIELDS: dict[str, Any] = {"out_channels": 1}
+# (the action head's extra inputs and progress monitor: absent in older checkpoints)
+_ADDED_ACTION_FIELDS: dict[str, Any] = {
+    "inputs": [],
+    "max_depth": 10.0,
+    "goal_distance": False,
+    "distance_scale": 10.0,
+}
 
 
 def _backfill(saved: dict[str, Any]) -> dict[str, Any]:
@@ -227,6 +234,8 @@ def _backfill(saved: dict[str, Any]) -> dict[str, Any]:
     out = {**_ADDED_FIELDS, **saved}
     if isinstance(out.get("heatmap"), dict):
         out["heatmap"] = {**_ADDED_HEATMAP_FIELDS, **out["heatmap"]}
+    if isinstance(out.get("action"), dict):
+        out["action"] = {**_ADDED_ACTION_FIELDS, **out["action"]}
     return out
 
 

@@ -499,5 +499,14 @@ def test_old_checkpoint_configs_load_as_covisibility_only() -> None:
     both = FIHModelConfig.tiny(target_kinds=("covisibility", "camera_position"))
     assert _config_diff(_backfill(old), both.to_dict()) != []
     assert FIHModelConfig.from_dict(old).target_kinds == ("covisibility",)
+    # an action head from before its extra inputs and progress monitor: the plain head
+    for key in ("inputs", "max_depth", "goal_distance", "distance_scale"):
+        old["action"].pop(key)
+    assert _config_diff(_backfill(old), cfg.to_dict()) == []
+    monitor = FIHModelConfig.tiny()
+    monitor.action.goal_distance = True
+    assert _config_diff(_backfill(old), monitor.to_dict()) == [
+        "action.goal_distance: checkpoint False vs config True"
+    ]
     with pytest.raises(ValueError, match="target_kinds"):
         FIHModelConfig.tiny(target_kinds=("camera_position", "covisibility"))
