@@ -23,6 +23,7 @@ what always moving forward would score on the same steps (``action_agreement``).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -146,6 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--out", default="data/fih/learning")
     parser.add_argument("--skip-train", action="store_true", help="evaluate the existing run")
+    parser.add_argument(
+        "--train-only", action="store_true", help="train (or finish training), evaluate nothing"
+    )
     parser.add_argument("--set", nargs="*", default=[], help="extra Hydra overrides")
     parser.add_argument(
         "--agents",
@@ -173,10 +177,15 @@ def main(argv: list[str] | None = None) -> None:
         if not trainer.train():
             sys.exit("training stopped early (stop_after_updates); run again to resume")
     train_s = time.time() - start
+    if not args.skip_train:  # wall time, kept out of the tables (two runs give the same tables)
+        text = json.dumps({"train_minutes": train_s / 60, "config": args.config, "set": args.set})
+        atomic_write(f"{out}/training.json", lambda tmp: Path(tmp).write_text(text))
     ckpt = list_checkpoints(f"{out}/ckpt")[-1]
     untrained = f"{out}/untrained/ckpt.0.pth"
     if not os.path.exists(untrained):
         save_untrained(trainer, untrained)
+    if args.train_only:
+        return
 
     splits = ("val_seen", "val_unseen")
     rows: dict[str, dict[str, dict]] = {}

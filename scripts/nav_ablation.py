@@ -1,22 +1,29 @@
-"""Which navigation inputs make the tiny agent navigate? Train `fih/synthetic_tiny_nav` once per
-set of action-head inputs and tabulate navigation on the first N episodes of each val split.
+"""Does the tiny agent navigate, and what does each lever add? Train `fih/synthetic_tiny_nav`
+once per variant and tabulate navigation on the first N episodes of each val split.
 
-    python scripts/nav_ablation.py [--variants both depth previous_action none]
+    python scripts/nav_ablation.py [--variants recipe no_monitor both depth ...]
         [--eval-episodes 20] [--out data/fih/nav_ablation] [--set KEY=VALUE ...]
 
-Each variant is one `scripts/learning_experiment.py` run (training, then evaluation of the
-trained policy on its own path and on the expert's path, plus, for the first variant, the
-random / forward-only / expert agents on the same episodes) in ``<out>/<variant>``; a finished
-variant is evaluated again without retraining (the schedule skips finished stages). Variants
-(`VARIANTS`): ``both`` (the recipe: depth and the previous action), ``depth``,
-``previous_action``, ``none`` (the design's RGB + instruction), all with the recipe's
-``stop_weight``, and ``both_stop1`` (both inputs, VLN-CE's weights alone). The table
-(``<out>/navigation.md``, printed) has, per split, one row per trained variant and the
-baseline agents of the first variant: success, oracle success (came within the success
-distance at some step), SPL, nDTW, collisions per step, distance to goal and the policy's
-agreement with the expert's action on its own path and teacher-forced on the expert's path
-(next to what always moving forward scores on those steps). It holds no timing, so two runs of
-the same code give the same table.
+Each variant is one `scripts/learning_experiment.py` run in ``<out>/<variant>``: training,
+then evaluation of the trained policy on its own path and on the expert's path, plus, for the
+first variant, the random / forward-only / expert agents on the same episodes. A variant whose
+policy stops on the progress monitor (``fih.stop.rule: goal_distance``, the recipe's) gets its
+stop threshold chosen between the two on the first 20 TRAIN episodes
+(`scripts/stop_threshold.py`; never on the evaluation episodes). A finished variant is
+evaluated again without retraining (the schedule skips finished stages).
+
+Variants (`VARIANTS`; default `DEFAULT_VARIANTS`): ``recipe``, ``no_monitor`` (STOP from the
+action head's argmax) and the first round's rows (no monitor, 150 updates per iteration):
+``both`` (depth and the previous action), ``depth``, ``previous_action``, ``none`` (the design's
+RGB + instruction), all with ``stop_weight`` 10, and ``both_stop1`` (VLN-CE's weights alone).
+
+The table (``<out>/navigation.md``, printed) has, per split, one row per trained variant (with
+the stop threshold chosen for it) and the baseline agents of the first variant: success, oracle
+success (came within the success distance at some step), SPL, nDTW, collisions per step,
+distance to goal and the policy's agreement with the expert's action on its own path and
+teacher-forced on the expert's path (next to what always moving forward scores on those steps).
+It holds no timing (training times: ``<out>/<variant>/training.json``), so two runs of the same
+code give the same table.
 """
 
 from __future__ import annotations
@@ -30,22 +37,42 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import learning_experiment  # noqa: E402  (scripts/learning_experiment.py)
+import stop_threshold  # noqa: E402  (scripts/stop_threshold.py)
 
 from habitat_fih.trainers.checkpoint import checkpoint_index, list_checkpoints  # noqa: E402
 from habitat_fih.utils import atomic_write  # noqa: E402
 
+CONFIG = "fih/synthetic_tiny_nav"
+#: the recipe's stop rule (configs/habitat/fih/synthetic_tiny_nav.yaml)
+RECIPE_STOP_RULE = "goal_distance"
+_STOP_RULE = "habitat_baselines.fih.stop.rule"
 _INPUTS = "habitat_baselines.fih.model.overrides.action.inputs="
+#: the recipe without its progress monitor: STOP when it wins the action head's argmax
+_NO_MONITOR = [
+    "habitat_baselines.fih.model.overrides.action.goal_distance=false",
+    f"{_STOP_RULE}=action",
+]
+#: the first round's recipe (no monitor, 150 updates per DAgger iteration), for its input rows
+_FIRST = [*_NO_MONITOR, "habitat_baselines.fih.dagger.updates_per_iteration=150"]
 #: variant -> (its row label, its Hydra overrides of fih/synthetic_tiny_nav)
 VARIANTS = {
-    "both": ("depth + previous action", [_INPUTS + "[depth,previous_action]"]),
-    "depth": ("depth", [_INPUTS + "[depth]"]),
-    "previous_action": ("previous action", [_INPUTS + "[previous_action]"]),
-    "none": ("none (RGB + instruction)", [_INPUTS + "[]"]),
+    "recipe": ("the recipe: depth + previous action, progress monitor stops, 600 updates/it", []),
+    "no_monitor": ("the recipe without the monitor (argmax STOP)", _NO_MONITOR),
+    "both": ("first round: depth + previous action", [*_FIRST, _INPUTS + "[depth,previous_action]"]),
+    "depth": ("first round: depth", [*_FIRST, _INPUTS + "[depth]"]),
+    "previous_action": ("first round: previous action", [*_FIRST, _INPUTS + "[previous_action]"]),
+    "none": ("first round: none (RGB + instruction)", [*_FIRST, _INPUTS + "[]"]),
     "both_stop1": (
-        "depth + previous action, VLN-CE weights (stop_weight 1)",
-        [_INPUTS + "[depth,previous_action]", "habitat_baselines.fih.losses.main.stop_weight=1.0"],
+        "first round: depth + previous action, VLN-CE weights (stop_weight 1)",
+        [
+            *_FIRST,
+            _INPUTS + "[depth,previous_action]",
+            "habitat_baselines.fih.losses.main.stop_weight=1.0",
+        ],
     ),
 }
+#: what `python scripts/nav_ablation.py` runs without --variants
+DEFAULT_VARIANTS = ["recipe", "no_monitor"]
 SPLITS = ("val_seen", "val_unseen")
 BASELINES = (("random agent", "random"), ("forward-only agent", "forward"), ("expert", "expert"))
 COLUMNS = (
@@ -68,6 +95,14 @@ def _fmt(value: object) -> str:
     return "-" if value is None else f"{float(value):.3f}"  # type: ignore[arg-type]
 
 
+def _threshold_note(folder: str) -> str:
+    """`` (stop < X m, chosen on train)`` for a variant whose threshold was chosen, else ''."""
+    path = Path(folder) / "stop_threshold_train.json"
+    if not path.exists():
+        return ""
+    return f" (stop < {json.loads(path.read_text())['chosen_distance']:g} m, chosen on train)"
+
+
 def table(out: str, variants: list[str]) -> str:
     lines: list[str] = []
     for split in SPLITS:
@@ -88,7 +123,8 @@ def table(out: str, variants: list[str]) -> str:
                 _fmt(path.get("action_agreement.rate")),
                 _fmt(path.get("action_agreement.always_forward")),
             ]
-            lines.append(f"| trained: {VARIANTS[variant][0]} | " + " | ".join(cells) + " |")
+            label = VARIANTS[variant][0] + _threshold_note(folder)
+            lines.append(f"| trained: {label} | " + " | ".join(cells) + " |")
         for name, tag in BASELINES:
             stats = _stats(os.path.join(out, variants[0]), tag, split)
             cells = [_fmt(stats.get(k)) for k, _ in COLUMNS] + ["-", "-"]
@@ -97,9 +133,29 @@ def table(out: str, variants: list[str]) -> str:
     return "\n".join(lines)
 
 
+def stops_on_the_monitor(overrides: list[str]) -> bool:
+    """Whether a variant's policy stops on the predicted distance (``fih.stop.rule``, the
+    recipe's unless overridden)."""
+    rules = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith(_STOP_RULE)]
+    return (rules[-1] if rules else RECIPE_STOP_RULE) == "goal_distance"
+
+
+def run_variant(folder: str, overrides: list[str], agents: list[str], episodes: int) -> None:
+    """Train one variant, then evaluate it (`learning_experiment.main`); a variant stopping on
+    the progress monitor gets its threshold chosen on train episodes in between
+    (`stop_threshold.main`: the first 20 train episodes, never the evaluation ones)."""
+    common = ["--config", CONFIG, "--out", folder, "--eval-episodes", str(episodes)]
+    if stops_on_the_monitor(overrides):
+        learning_experiment.main([*common, "--train-only", "--set", *overrides])
+        chosen = stop_threshold.main(["--out", folder, "--config", CONFIG, "--set", *overrides])
+        overrides = [*overrides, f"habitat_baselines.fih.stop.distance={chosen['chosen_distance']}"]
+        common.append("--skip-train")
+    learning_experiment.main([*common, "--set", *overrides, "--agents", *agents])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="*", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--out", default="data/fih/nav_ablation")
     parser.add_argument("--set", nargs="*", default=[], help="extra Hydra overrides")
@@ -114,18 +170,10 @@ def main(argv: list[str] | None = None) -> None:
     for i, variant in enumerate(args.variants):
         if args.table_only:
             break
-        folder = os.path.join(out, variant)
         agents = ["trained", "trained_expert_path"]
         agents += ["random", "forward", "expert"] if i == 0 and not args.skip_baselines else []
-        learning_experiment.main(
-            [
-                "--config", "fih/synthetic_tiny_nav",
-                "--out", folder,
-                "--eval-episodes", str(args.eval_episodes),
-                "--set", *VARIANTS[variant][1], *args.set,
-                "--agents", *agents,
-            ]
-        )  # fmt: skip
+        run_variant(os.path.join(out, variant), [*VARIANTS[variant][1], *args.set], agents,
+                    args.eval_episodes)  # fmt: skip
     text = table(out, args.variants)
     atomic_write(os.path.join(out, "navigation.md"), lambda tmp: Path(tmp).write_text(text))
     print(text)
