@@ -13,7 +13,8 @@ distance). Two rules are tabulated: stop when the predicted distance < tau metre
 ``goal_distance`` rule), and, for comparison, when P(STOP) > tau. The chosen tau is the one
 with the most successes (ties: the smallest tau); it is written with the tables to
 ``<out>/stop_threshold_<split>.json`` and ``.md`` and printed, ready for
-``--set habitat_baselines.fih.stop.distance=<tau>``.
+``--set habitat_baselines.fih.stop.distance=<tau>``, with the monitor's error on those steps
+(`monitor_quality`); the per-step trace goes to ``<out>/stop_trace_<split>.json``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 import habitat_fih  # noqa: F401  (compat first)
 
@@ -91,6 +94,31 @@ def threshold_table(
             }
         )
     return out
+
+
+def monitor_quality(trace: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """How well the progress monitor predicts the remaining distance on the rollout's steps:
+    mean absolute error (m), Pearson correlation with the simulator's distance, and the range
+    of its predictions."""
+    pairs = [
+        (float(r["predicted_distance"]), float(r["goal_distance"]))
+        for r in trace
+        if r["predicted_distance"] is not None
+    ]
+    if len(pairs) < 2:
+        raise ValueError(f"need at least 2 steps with a predicted distance, got {len(pairs)}")
+    pred, true = (np.array(x) for x in zip(*pairs, strict=True))
+    spread = float(pred.std() * true.std())
+    return {
+        "steps": len(pairs),
+        "mae_m": float(np.abs(pred - true).mean()),
+        "pearson": float(((pred - pred.mean()) * (true - true.mean())).mean() / spread)
+        if spread > 0
+        else 0.0,
+        "predicted_min_m": float(pred.min()),
+        "predicted_max_m": float(pred.max()),
+        "true_mean_m": float(true.mean()),
+    }
 
 
 def best(table: list[dict[str, float]]) -> dict[str, float]:
@@ -171,6 +199,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "chosen_distance": chosen["threshold"],
         "chosen": chosen,
         "best_p_stop": best(tables["P(STOP) > tau"]),
+        "monitor": monitor_quality(trace),
         "tables": tables,
     }
     n = len({r["episode_id"] for r in trace})
@@ -178,7 +207,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     text = json.dumps(result, indent=2)
     atomic_write(f"{out}/stop_threshold_{args.split}.json", lambda t: Path(t).write_text(text))
     atomic_write(f"{out}/stop_threshold_{args.split}.md", lambda t: Path(t).write_text(md + "\n"))
+    atomic_write(
+        f"{out}/stop_trace_{args.split}.json", lambda t: Path(t).write_text(json.dumps(trace))
+    )
     print(md)
+    print("monitor on these steps: " + json.dumps(result["monitor"]))
     print(f"chosen: habitat_baselines.fih.stop.distance={chosen['threshold']:g}")
     return result
 

@@ -55,6 +55,16 @@ def test_threshold_table_known_answer() -> None:
     assert st.best(probability)["threshold"] == 0.04  # a tie goes to the smaller tau
 
 
+def test_monitor_quality_closed_form() -> None:
+    st = _module()
+    rows = _rows("a", [1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 0.0, 0.0])  # pred = 2 * true
+    q = st.monitor_quality(rows)
+    assert q["mae_m"] == pytest.approx(2.0) and q["pearson"] == pytest.approx(1.0)
+    assert (q["predicted_min_m"], q["predicted_max_m"], q["true_mean_m"]) == (2.0, 6.0, 2.0)
+    flat = st.monitor_quality(_rows("b", [1.0, 5.0], [3.0, 3.0], [0.0, 0.0]))
+    assert flat["pearson"] == 0.0 and flat["mae_m"] == pytest.approx(2.0)
+
+
 def test_threshold_table_errors() -> None:
     st = _module()
     with pytest.raises(ValueError, match="key must be"):
