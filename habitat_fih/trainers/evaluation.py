@@ -210,7 +210,7 @@ class PolicyAgent:
                 *self.policy.model_inputs(obs), caches=caches, **self.policy.action_inputs(obs)
             )
         logits = output.action_logits.float().cpu()
-        distance = output.goal_distance
+        distance = getattr(output, "goal_distance", None)  # (a stand-in policy may lack it)
         if self.stop_rule == "goal_distance" and distance is None:
             raise ValueError(
                 "stop rule 'goal_distance' needs a model that predicts the distance to the goal "
