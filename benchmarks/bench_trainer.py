@@ -13,8 +13,10 @@ steps/s with the random-init tiny policy driving every step (``--policy-envs``).
 model's step with a 32-frame history. ``--action-inputs depth previous_action`` gives the
 policy-driven collection the action head of fih/synthetic_tiny_nav (issue 16); its random-init
 head may choose STOP at once (measured 2026-12-02: every episode stopped at its first step, 6
-steps in all), so read the step count: the trained policy's collection speed is in the run's
-TensorBoard (``collect/steps_per_second``).
+steps in all), so read the step count; add ``--monitor`` for the recipe's stop rule (STOP on
+the progress monitor, whose random-init prediction of ~7 m never stops an episode before its
+50-step cap). The trained policy's collection speed is in the run's TensorBoard
+(``collect/steps_per_second``).
 
 ``--sensors tiny`` uses fih/synthetic_tiny's 64x64 RGB-D; ``vlnce`` the benchmark's VLN-CE
 sensors (RGB 224x224, depth 256x256). ``--model full`` times the main-stage update of the
@@ -90,16 +92,22 @@ def _policy(
     cache: bool,
     frames: int = 9,
     action_inputs: tuple[str, ...] = (),
+    monitor: bool = False,
 ):
     """A random-init policy of fih/synthetic_tiny's model (or the full one) in a VGGT history
     mode, with or without the per-environment frame caches (and the action head's extra
-    inputs)."""
+    inputs; with `monitor`, the progress monitor and the stop rule on it)."""
     extra = [
         f"+habitat_baselines.fih.model.overrides.vggt_history={history}",
         f"+habitat_baselines.fih.model.overrides.frame_cache={cache}",
         f"habitat_baselines.fih.collection.max_frames={frames}",
         f"+habitat_baselines.fih.model.overrides.action.inputs=[{','.join(action_inputs)}]",
     ]
+    if monitor:
+        extra += [
+            "+habitat_baselines.fih.model.overrides.action.goal_distance=true",
+            "habitat_baselines.fih.stop.rule=goal_distance",
+        ]
     if model == "full":
         extra += [
             "habitat_baselines.fih.model.preset=full",
@@ -164,16 +172,26 @@ def policy_collection(
     cache: bool,
     max_steps: int,
     action_inputs: tuple[str, ...] = (),
+    monitor: bool = False,
 ) -> tuple[float, int]:
     """Collection steps/s with the random-init tiny policy driving every step (DAgger beta 0)
     on fih/synthetic_tiny's sensors, each episode capped at `max_steps`; the frame history is
     the trainer's (with the depth input when the action head reads it)."""
     from habitat_fih.trainers.evaluation import PolicyAgent
 
-    trainer, policy = _policy("tiny", "7b", "cpu", history, cache, action_inputs=action_inputs)
+    trainer, policy = _policy(
+        "tiny", "7b", "cpu", history, cache, action_inputs=action_inputs, monitor=monitor
+    )
     cfg = env_config(trainer.config, "train", ["top_down_map"])
     envs = build_vector_env(cfg, num_envs, seed=0)
-    agent = PolicyAgent(policy, torch.device("cpu"), predict_heatmaps=False)
+    stop = trainer.trainer_config.stop
+    agent = PolicyAgent(
+        policy,
+        torch.device("cpu"),
+        predict_heatmaps=False,
+        stop_rule=str(stop.rule),
+        stop_distance=float(stop.distance),
+    )
     try:
         ids = envs.call_at(0, "episode_ids")[: num_envs * episodes_per_env]
         stats = run_episodes(
@@ -282,6 +300,12 @@ def main() -> None:
         help="the action head's extra inputs in the policy-driven collection (depth "
         "previous_action: fih/synthetic_tiny_nav's)",
     )
+    parser.add_argument(
+        "--monitor",
+        action="store_true",
+        help="the policy-driven collection stops on the progress monitor (fih/synthetic_tiny_nav's"
+        " stop rule; a random-init monitor predicts ~7 m, so it never stops before the cap)",
+    )
     args = parser.parse_args()
     rows = []
     expert_sps: dict[int, float] = {}
@@ -313,8 +337,11 @@ def main() -> None:
     for n in args.policy_envs if args.model == "tiny" else []:
         for history, cache in HISTORY_MODES:
             inputs = tuple(args.action_inputs)
-            sps, steps = policy_collection(n, args.episodes_per_env, history, cache, 50, inputs)
+            sps, steps = policy_collection(
+                n, args.episodes_per_env, history, cache, 50, inputs, args.monitor
+            )
             with_inputs = f", action inputs {'+'.join(inputs)}" if inputs else ""
+            with_inputs += ", monitor stops" if args.monitor else ""
             rows.append(
                 f"| collection, {n} env(s), policy driving{with_inputs}, {history}, cache "
                 f"{'on' if cache else 'off'} | {sps:.1f} steps/s ({steps} steps) |"
