@@ -15,7 +15,7 @@ This module imports no simulator code (OmegaConf types: ``Optional`` rather than
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Optional  # noqa: UP035  (OmegaConf needs typing.Optional)
 
 from habitat_baselines.config.default_structured_configs import HabitatBaselinesConfig
@@ -32,6 +32,7 @@ __all__ = [
     "STOP_RULES",
     "StopConfig",
     "register_trainer_configs",
+    "stop_settings",
 ]
 
 
@@ -203,6 +204,15 @@ class StopConfig:
 
     rule: str = "action"
     distance: float = 1.5
+
+
+def stop_settings(trainer_config: Any) -> dict[str, Any]:
+    """``rule`` and ``distance`` of ``habitat_baselines.fih.stop`` (`trainer_config`), with
+    `StopConfig`'s defaults where the node or a key is absent (a config composed without the
+    registered structured config)."""
+    node = trainer_config.get("stop", None) or {}
+    defaults = asdict(StopConfig())
+    return {key: node.get(key, value) for key, value in defaults.items()}
 
 
 @dataclass

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from habitat_fih.config.trainer_configs import stop_settings
 from habitat_fih.models.config import FIHModelConfig
 from habitat_fih.models.losses import VGGT_STAGE
 from habitat_fih.trainers.collector import GEOMETRY_UUID
@@ -120,7 +121,7 @@ def check_stop_rule(config: Any, model_config: FIHModelConfig) -> None:
     """The progress monitor (``action.goal_distance``) trains on the task's ``distance_to_goal``
     measure, and ``fih.stop.rule: goal_distance`` needs that monitor: one clear error before
     anything starts."""
-    rule = config.habitat_baselines.fih.get("stop", {}).get("rule", "action")
+    rule = stop_settings(config.habitat_baselines.fih)["rule"]
     if rule == "goal_distance" and not model_config.action.goal_distance:
         raise ValueError(
             "habitat_baselines.fih.stop.rule=goal_distance stops on the predicted distance to the "

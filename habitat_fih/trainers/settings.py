@@ -19,7 +19,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from habitat_fih.config.trainer_configs import STOP_RULES
+from habitat_fih.config.trainer_configs import STOP_RULES, stop_settings
 
 __all__ = [
     "RESUME_KEYS",
@@ -116,7 +116,7 @@ def check_trainer_values(config: Any) -> None:
     _float_in(prefix + "optim.beta2", optim.beta2, 0.0, 1.0 - 1e-12, "in [0, 1)")
     _float_in(prefix + "optim.min_lr_ratio", optim.min_lr_ratio, 0.0, 1.0, "in [0, 1]")
     _float_in(prefix + "optim.grad_clip", optim.grad_clip, 1e-300, math.inf, "finite and > 0")
-    stop = trainer_config.get("stop", {"rule": "action", "distance": 1.5})
+    stop = stop_settings(trainer_config)
     if stop["rule"] not in STOP_RULES:
         raise ValueError(
             f"{prefix}stop.rule must be one of {list(STOP_RULES)}, got {stop['rule']!r}"
