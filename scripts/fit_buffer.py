@@ -3,7 +3,8 @@ buffer and print the action accuracy on held-out and on training samples as it g
 
     python scripts/fit_buffer.py --run data/fih/nav_ablation/no_monitor/both
         [--config fih/synthetic_tiny_nav] [--updates 1500] [--lr 3e-3] [--batch 16]
-        [--held-out 800] [--set KEY=VALUE ...]
+        [--held-out 800] [--split sample|instruction] [--shuffle-instructions]
+        [--set KEY=VALUE ...]
 
 The buffer is the one the run's resume state keeps (``<run>/ckpt/.resume_state.pth``,
 ``fih.save_buffer``): every sample collected in the last stage, expert actions as labels. A
@@ -13,11 +14,20 @@ gradient clip 1). Every 300 updates it prints the argmax accuracy against the ex
 on the held-out samples and on as many training samples, next to what always moving forward
 scores on the held-out ones. Training accuracy far above held-out = the model memorises;
 both near the always-forward rate = it cannot read the action from its inputs.
+
+``--split instruction`` holds out whole instructions (every sample of ~10 % of the buffer's
+instructions) instead of random samples, so held-out accuracy is on episodes never trained on
+(random samples share episodes with training ones). ``--shuffle-instructions`` gives every
+sample the instruction of another, random sample of its own set (after the split, so the
+held-out samples are the same as without it):
+the control for whether the model reads the instruction at all — with it, only the frames,
+depth and the previous action can tell the action.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 
@@ -48,6 +58,33 @@ def accuracy(policy, samples: list, batch: int = 32) -> float:
     return right / len(samples)
 
 
+def split_items(items: list, held_out: int, by: str, rng: np.random.Generator) -> tuple:
+    """(held-out, training) samples: `held_out` random samples (`by` ``sample``), or the
+    samples of random whole instructions until at least `held_out` are held out
+    (``instruction``)."""
+    if by == "sample":
+        order = rng.permutation(len(items))
+        return [items[i] for i in order[:held_out]], [items[i] for i in order[held_out:]]
+    texts = sorted({item.instruction for item in items})
+    held_texts: set[str] = set()
+    count = 0
+    for i in rng.permutation(len(texts)):
+        if count >= held_out:
+            break
+        held_texts.add(texts[i])
+        count += sum(item.instruction == texts[i] for item in items)
+    return (
+        [item for item in items if item.instruction in held_texts],
+        [item for item in items if item.instruction not in held_texts],
+    )
+
+
+def shuffled_instructions(items: list, rng: np.random.Generator) -> list:
+    """`items` with their instructions permuted among them (a random other sample's each)."""
+    texts = [items[i].instruction for i in rng.permutation(len(items))]
+    return [dataclasses.replace(item, instruction=t) for item, t in zip(items, texts, strict=True)]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a run folder (holding ckpt/)")
@@ -57,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--held-out", type=int, default=800)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", choices=("sample", "instruction"), default="sample")
+    parser.add_argument("--shuffle-instructions", action="store_true")
     parser.add_argument("--set", nargs="*", default=[], help="extra Hydra overrides")
     args = parser.parse_args(argv)
     state = os.path.join(args.run, "ckpt", RESUME_FILE)
@@ -71,9 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     if len(items) <= args.held_out:
         raise SystemExit(f"the buffer holds {len(items)} samples, not more than --held-out")
     rng = np.random.default_rng(args.seed)
-    order = rng.permutation(len(items))
-    held = [items[i] for i in order[: args.held_out]]
-    train = [items[i] for i in order[args.held_out :]]
+    held, train = split_items(items, args.held_out, args.split, rng)
+    if args.shuffle_instructions:
+        held, train = shuffled_instructions(held, rng), shuffled_instructions(train, rng)
     policy = trainer.build_policy(args.seed)
     stage = str(trainer.trainer_config.stage)
     policy.model.set_stage(stage)
