@@ -15,9 +15,10 @@ on the held-out samples and on as many training samples, next to what always mov
 scores on the held-out ones. Training accuracy far above held-out = the model memorises;
 both near the always-forward rate = it cannot read the action from its inputs.
 
-``--split instruction`` holds out whole instructions (every sample of ~10 % of the buffer's
-instructions) instead of random samples, so held-out accuracy is on episodes never trained on
-(random samples share episodes with training ones). ``--shuffle-instructions`` gives every
+``--split instruction`` holds out whole instructions (random ones, every sample of each, until
+at least ``--held-out`` samples) instead of random samples, so held-out accuracy is on episodes
+never trained on (random samples share episodes with training ones; a held-out episode's path
+may still be trained on under the path's other instruction, as val_seen's scenes are). ``--shuffle-instructions`` gives every
 sample the instruction of another, random sample of its own set (after the split, so the
 held-out samples are the same as without it):
 the control for whether the model reads the instruction at all — with it, only the frames,
