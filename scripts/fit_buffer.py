@@ -28,6 +28,7 @@ depth and the previous action can tell the action.
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import os
 import time
@@ -66,14 +67,15 @@ def split_items(items: list, held_out: int, by: str, rng: np.random.Generator) -
     if by == "sample":
         order = rng.permutation(len(items))
         return [items[i] for i in order[:held_out]], [items[i] for i in order[held_out:]]
-    texts = sorted({item.instruction for item in items})
+    sizes = collections.Counter(item.instruction for item in items)
+    texts = sorted(sizes)
     held_texts: set[str] = set()
     count = 0
     for i in rng.permutation(len(texts)):
         if count >= held_out:
             break
         held_texts.add(texts[i])
-        count += sum(item.instruction == texts[i] for item in items)
+        count += sizes[texts[i]]
     return (
         [item for item in items if item.instruction in held_texts],
         [item for item in items if item.instruction not in held_texts],

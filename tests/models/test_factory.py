@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import _tiny_qwen as _tiny  # tests/helpers (on sys.path via tests/conftest.py)
 import pytest
 import torch
+from repo_scripts import load_script  # tests/helpers (on sys.path via tests/conftest.py)
 
 from habitat_fih.models.config import FIHModelConfig, StageSpec, default_stages
 from habitat_fih.models.factory import (
@@ -117,12 +117,7 @@ def test_full_size_builds_on_meta_without_allocating(llm: str) -> None:
 
 
 def _bench_module():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_model.py"
-    spec = importlib.util.spec_from_file_location("bench_model", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/bench_model.py")
 
 
 @pytest.mark.slow

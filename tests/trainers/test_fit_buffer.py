@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import numpy as np
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fit_buffer.py"
+from repo_scripts import load_script  # tests/helpers (on sys.path via tests/conftest.py)
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("fit_buffer", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/fit_buffer.py")
 
 
 @dataclasses.dataclass

@@ -3,19 +3,12 @@ never-stop rollout, on a hand-built trace with a known answer."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "stop_threshold.py"
+from repo_scripts import load_script  # tests/helpers (on sys.path via tests/conftest.py)
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("stop_threshold", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/stop_threshold.py")
 
 
 def _rows(eid: str, true: list[float], pred: list[float], p_stop: list[float]) -> list[dict]:
