@@ -77,6 +77,8 @@ _AUTOCAST_DTYPES: tuple[str, ...] = ("bfloat16", "float16")
 VGGT_HISTORIES: tuple[str, ...] = ("full", "causal_cache")
 #: Which VGGT heads `FIHModel.forward` runs (`FIHModelConfig.vggt_heads`).
 VGGT_HEAD_CHOICES: tuple[str, ...] = ("needed", "all")
+#: Which frame is VGGT's reference (first) frame (`FIHModelConfig.vggt_reference`).
+VGGT_REFERENCES: tuple[str, ...] = ("first", "current")
 
 #: Camera sources of the heatmap head's frustum prior (`FIHModelConfig.geometry_prior`).
 GEOMETRY_PRIORS: tuple[str, ...] = ("none", "vggt", "input")
@@ -445,6 +447,16 @@ class FIHModelConfig:
             it arrives, against a per-block key / value cache
             (`habitat_fih.models.vggt.streaming`): a step costs one frame's VGGT.
         vggt_cache_window: W of ``"causal_cache"`` (the design's 32-frame memory: 31).
+        vggt_reference: the frame VGGT sees first, i.e. its reference frame (VGGT predicts
+            every camera relative to its first input frame and normalises scale by it):
+            ``"first"`` (default, VGGT as released: the oldest frame) or ``"current"`` (the
+            current view, then the history oldest first). The heatmaps are drawn on the
+            current view and need each keyframe's pose relative to it; with ``"current"``
+            VGGT predicts exactly that pose, and a keyframe that shares no view with the
+            oldest frame does not depend on a pose VGGT cannot observe. Only the input order
+            changes (outputs come back in slot order). Needs ``vggt_history: full`` (the
+            causal mask follows time order); the ``vggt`` stage's sequences follow the same
+            order.
         vggt_heads: VGGT heads run by `FIHModel.forward`: ``"needed"`` (default) runs the
             point head (keyframe sampling reads the world points) and the camera head only when
             `geometry_prior` is ``"vggt"``; ``"all"`` also fills `FIHOutput.depth` / `pose_enc`.
@@ -497,6 +509,7 @@ class FIHModelConfig:
     target_kinds: tuple[str, ...] = ("covisibility",)
     vggt_history: str = "full"
     vggt_cache_window: int = 31
+    vggt_reference: str = "first"
     vggt_heads: str = "needed"
     frame_cache: bool = True
     frame_cache_capacity: int = 64
@@ -605,6 +618,16 @@ class FIHModelConfig:
             self.vggt_history in VGGT_HISTORIES,
             f"FIHModelConfig.vggt_history must be one of {VGGT_HISTORIES}, "
             f"got {self.vggt_history!r}",
+        )
+        _require(
+            self.vggt_reference in VGGT_REFERENCES,
+            f"FIHModelConfig.vggt_reference must be one of {VGGT_REFERENCES}, "
+            f"got {self.vggt_reference!r}",
+        )
+        _require(
+            self.vggt_reference == "first" or self.vggt_history == "full",
+            "FIHModelConfig.vggt_reference='current' needs vggt_history='full' (the causal "
+            f"mask follows time order), got vggt_history={self.vggt_history!r}",
         )
         for name in ("vggt_cache_window", "frame_cache_capacity"):
             value = getattr(self, name)

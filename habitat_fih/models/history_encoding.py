@@ -72,7 +72,9 @@ def encode_history(
     frame_indices: Tensor,
     caches: Sequence[FrameCache] | None = None,
 ) -> tuple[dict[str, Tensor], Tensor]:
-    """VGGT over each sample's valid frames.
+    """VGGT over each sample's valid frames (in slot order, or with ``vggt_reference:
+    current`` the current view - the last valid slot - first, then the rest in slot order; the
+    outputs are placed back at their slots either way).
 
     Args:
         frames: [B, S, 3, R, R] in [0, 1]; frame_mask [B, S] bool; frame_indices [B, S] long.
@@ -99,6 +101,8 @@ def encode_history(
         groups = [[i for i, c in enumerate(counts) if c == n] for n in sorted(set(counts))]
     for rows in groups:
         slots = torch.stack([frame_mask[i].nonzero().flatten() for i in rows])  # [b_g, n]
+        if config.vggt_reference == "current":  # the current view (last valid) goes first
+            slots = slots.roll(1, dims=1)
         row_t = torch.tensor(rows, device=device)
         group = frames[row_t[:, None], slots]  # [b_g, n, 3, R, R]
         if caches is None:

@@ -100,6 +100,7 @@ class CollectionRuns:
         pretrain = trainer_config.stage == "pretrain"
         geometry_stage = trainer_config.stage == VGGT_STAGE
         sequence_length = int(collection.max_frames)  # of every vggt-stage sample
+        reference = policy.model.config.vggt_reference  # its frame order, as the model's
         # token pairs of the alignment term, or None
         alignment = stages.alignment_settings(
             trainer_config, self.config.habitat.task, policy.model.token_grid
@@ -113,7 +114,7 @@ class CollectionRuns:
             if geometry_stage:  # VGGT's targets, no heatmaps or actions
                 if len(view.indices) < sequence_length:
                     return  # an episode's first steps: fewer frames than a sequence
-                vggt_sample = view.vggt_sample()
+                vggt_sample = view.vggt_sample(reference)
                 if vggt_sample is not None:
                     buffer.add(vggt_sample)  # type: ignore[arg-type]
                     added[0] += 1

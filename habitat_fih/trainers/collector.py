@@ -289,10 +289,10 @@ class StepView:
                 valid[i] = bool(ok[j])
         return maps, valid
 
-    def vggt_sample(self) -> VGGTSample | None:
-        """The ``vggt`` stage's sample of this view's frames
+    def vggt_sample(self, reference: str = "first") -> VGGTSample | None:
+        """The ``vggt`` stage's sample of this view's frames, VGGT's reference frame first
         (`habitat_fih.trainers.vggt_samples.view_vggt_sample`)."""
-        return view_vggt_sample(self.frames, self.indices, self.geometry)
+        return view_vggt_sample(self.frames, self.indices, self.geometry, reference)
 
     def correspondences(
         self, settings: CorrespondenceSettings, indices: np.ndarray | None = None

@@ -9,7 +9,7 @@ the depth camera's poses and metric depth), `--frames` frames are taken evenly o
 (`habitat_fih.infer.video.select_frame_indices`, first and last included), VGGT runs on them
 squashed to R x R (the FIH model's input), and its outputs are scored against
 `habitat_fih.models.vggt.targets.vggt_targets` of the same frames (poses relative to the first
-frame, depth resized to R x R by nearest neighbour, the paper's scale normalisation) with
+frame VGGT reads: the oldest, or the last for a checkpoint with ``vggt_reference: current``; depth resized to R x R by nearest neighbour, the paper's scale normalisation) with
 `habitat_fih.models.vggt.metrics.geometry_metrics`: relative rotation / translation error
 (degrees; translation also in metres after a per-sequence scale fit), AUC@30, depth AbsRel and
 delta < 1.25 (as predicted and after per-sequence median scaling).
@@ -43,7 +43,7 @@ from tqdm import tqdm
 from habitat_fih.datasets.record import DEFAULT_CONFIG, record
 from habitat_fih.datasets.sidecar import read_sidecar, sidecar_path
 from habitat_fih.infer.video import read_video
-from habitat_fih.models.config import FIHModelConfig
+from habitat_fih.models.config import VGGT_REFERENCES, FIHModelConfig
 from habitat_fih.models.vggt.metrics import geometry_metrics
 from habitat_fih.models.vggt.targets import VGGTTargets, stack_targets, vggt_targets
 from habitat_fih.utils.atomic import atomic_write
@@ -99,8 +99,13 @@ def evaluate_geometry(
     work_dir: str | os.PathLike[str],
     config: str = DEFAULT_CONFIG,
     device: str = "cpu",
+    reference: str = "first",
 ) -> dict[str, Any]:
-    """Score `predict` on the first `episodes` episodes of `split` (module docstring)."""
+    """Score `predict` on the first `episodes` episodes of `split` (module docstring); with
+    ``reference="current"`` the last frame is VGGT's first (`FIHModelConfig.vggt_reference`),
+    and the targets are relative to it."""
+    if reference not in VGGT_REFERENCES:
+        raise ValueError(f"reference must be one of {VGGT_REFERENCES}, got {reference!r}")
     if episodes < 1 or frames < 2:
         raise ValueError(f"need episodes >= 1 and frames >= 2, got {episodes} and {frames}")
     ids = episode_ids(split, config)[:episodes]
@@ -110,13 +115,17 @@ def evaluate_geometry(
         record(episode=episode, out=str(clip), split=split, config=config)
         sidecar = read_sidecar(sidecar_path(clip))
         video = read_video(str(clip), frames, "uniform", image_size, image_size)
-        targets = stack_targets([sequence_targets(sidecar, video.indices, image_size)])
-        images = torch.from_numpy(video.frames).permute(0, 3, 1, 2).float() / 255.0
+        order = np.arange(len(video.indices))
+        if reference == "current":
+            order = np.roll(order, 1)
+        indices = video.indices[order]
+        targets = stack_targets([sequence_targets(sidecar, indices, image_size)])
+        images = torch.from_numpy(video.frames[order]).permute(0, 3, 1, 2).float() / 255.0
         with torch.no_grad():
             out = predict(images[None].to(device))
         found = {k: out[k].detach().float().cpu() for k in ("pose_enc", "depth") if k in out}
         metrics = geometry_metrics(found, targets)
-        rows.append({"episode_id": episode, "frames": video.indices.tolist(), **metrics})
+        rows.append({"episode_id": episode, "frames": indices.tolist(), **metrics})
     keys = sorted({k for row in rows for k in row if k not in ("episode_id", "frames")})
     means: dict[str, Any] = {}
     for key in keys:
@@ -127,6 +136,7 @@ def evaluate_geometry(
         "num_episodes": len(rows),
         "frames_per_episode": frames,
         "image_size": image_size,
+        "reference": reference,
         "means": means,
         "episodes": rows,
     }
@@ -147,11 +157,12 @@ def _vggt_predictor(vggt_dir: str | None, image_size: int, device: str) -> Predi
     return predict
 
 
-def _checkpoint_predictor(path: str, device: str) -> tuple[Predictor, int]:
-    """(predictor, input size R) of the VGGT inside an fih trainer checkpoint (e.g. a ``vggt``
-    stage's): built as the checkpoint's model config says (read from its ``vggt_dir`` when set),
-    then the checkpoint's ``vggt.*`` weights loaded over it; run with the causal mask the model
-    acts with under ``vggt_history: causal_cache``."""
+def _checkpoint_predictor(path: str, device: str) -> tuple[Predictor, int, str]:
+    """(predictor, input size R, reference frame) of the VGGT inside an fih trainer checkpoint
+    (e.g. a ``vggt`` stage's): built as the checkpoint's model config says (read from its
+    ``vggt_dir`` when set), then the checkpoint's ``vggt.*`` weights loaded over it; run with the
+    causal mask the model acts with under ``vggt_history: causal_cache``, and fed frames in the
+    model's order (``vggt_reference``)."""
     from habitat_fih.models.factory import build_vggt_component
     from habitat_fih.trainers.checkpoint import list_checkpoints, load_checkpoint
 
@@ -173,7 +184,7 @@ def _checkpoint_predictor(path: str, device: str) -> tuple[Predictor, int]:
     def predict(images: torch.Tensor) -> dict[str, torch.Tensor]:
         return vggt(images, heads=heads, causal_window=window)
 
-    return predict, int(config.image_size)
+    return predict, int(config.image_size), config.vggt_reference
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,15 +210,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="stats json (default: print only)")
     args = parser.parse_args(argv)
     if args.checkpoint:
-        predict, size = _checkpoint_predictor(args.checkpoint, args.device)
+        predict, size, reference = _checkpoint_predictor(args.checkpoint, args.device)
         if args.image_size not in (None, size):
             parser.error(f"--image-size {args.image_size}: the checkpoint's model reads {size}")
     else:
         size = args.image_size or (518 if args.vggt_dir else FIHModelConfig.tiny().image_size)
         predict = _vggt_predictor(args.vggt_dir, size, args.device)
+        reference = "first"
     with tempfile.TemporaryDirectory(prefix="vggt_eval_") as work:
         stats = evaluate_geometry(
-            predict, args.split, args.episodes, args.frames, size, work, args.config, args.device
+            predict,
+            args.split,
+            args.episodes,
+            args.frames,
+            size,
+            work,
+            args.config,
+            args.device,
+            reference,
         )
     stats["vggt"] = args.checkpoint or args.vggt_dir or "random-init tiny"
     text = json.dumps(stats, indent=2)

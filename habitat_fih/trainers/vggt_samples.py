@@ -4,7 +4,8 @@ In the ``vggt`` stage every collected step with ``collection.max_frames`` frames
 `VGGTSample`: its frames (``collection.vggt_sequence``: ``memory``, the frames the model sees
 at that step - the task's memory frames subsampled to ``max_frames - 1``, then the current
 view -, or ``recent``, the last ``max_frames`` steps; oldest first, so the oldest is VGGT's
-reference frame) and `habitat_fih.models.vggt.targets.vggt_targets` of them:
+reference frame, or with ``vggt_reference: current`` the current view first, as the model
+orders VGGT's input) and `habitat_fih.models.vggt.targets.vggt_targets` of them:
 
 - cameras: each frame's ``frame_geometry`` row of the step it was taken at (OpenCV extrinsics
   relative to the episode's first camera, turned back into habitat poses; only relative poses
@@ -31,6 +32,7 @@ import torch
 from torch import Tensor
 
 from habitat_fih.geometry.camera import opencv_extrinsic_to_habitat_pose
+from habitat_fih.models.config import VGGT_REFERENCES
 from habitat_fih.models.fih_model import resize_frames
 from habitat_fih.models.vggt.targets import VGGTTargets, stack_targets, vggt_targets
 
@@ -85,14 +87,22 @@ def geometry_rows(geometry: dict[str, Any], steps: Sequence[int]) -> list[int]:
 
 
 def view_vggt_sample(
-    frames: np.ndarray, indices: np.ndarray, geometry: KeptGeometry | None
+    frames: np.ndarray,
+    indices: np.ndarray,
+    geometry: KeptGeometry | None,
+    reference: str = "first",
 ) -> VGGTSample | None:
     """The `VGGTSample` of one step's frames (see the module docstring).
 
     Args:
-        frames: [S, H, W, 3] uint8, indices [S]: the step's frames (`StepView`).
+        frames: [S, H, W, 3] uint8, indices [S]: the step's frames (`StepView`), oldest first,
+            the current view last.
         geometry: their cameras and depths at VGGT's input size (`FrameHistory` with a
             `DepthKeeping`).
+        reference: VGGT's reference (first) frame, as the model orders its input
+            (`FIHModelConfig.vggt_reference`): ``first`` keeps the order, ``current`` puts the
+            last frame first (then the others, oldest first), and the targets are relative to
+            it.
 
     Returns:
         The sample, or None when no frame has a valid depth pixel (VGGT's scale is undefined;
@@ -102,16 +112,23 @@ def view_vggt_sample(
         ValueError: no geometry (the stage needs the ``frame_geometry`` sensor's cameras and
             depth, kept per frame).
     """
+    if reference not in VGGT_REFERENCES:
+        raise ValueError(f"reference must be one of {VGGT_REFERENCES}, got {reference!r}")
     if geometry is None:
         raise ValueError(
             "the vggt stage needs each frame's camera and depth (FrameHistory with a "
             "DepthKeeping, from the frame_geometry sensor)"
         )
-    depths = np.asarray(geometry.depths, dtype=np.float64)
+    order = np.arange(len(indices))
+    if reference == "current":
+        order = np.roll(order, 1)  # [S-1, 0, 1, ..., S-2]
+    frames, indices = np.asarray(frames)[order], np.asarray(indices)[order]
+    depths = np.asarray(geometry.depths, dtype=np.float64)[order]
     if not np.any(depths > 0):
         return None
-    intrinsics = geometry.intrinsics
-    poses = opencv_extrinsic_to_habitat_pose(geometry.extrinsics)  # [S, 4, 4], episode world
+    intrinsics = np.asarray(geometry.intrinsics)[order]
+    # [S, 4, 4] habitat poses in the episode's world frame
+    poses = opencv_extrinsic_to_habitat_pose(np.asarray(geometry.extrinsics)[order])
     fx, cx, cy = intrinsics[:, 0, 0], intrinsics[:, 0, 2], intrinsics[:, 1, 2]
     hfov = np.degrees(2.0 * np.arctan(cx / fx))  # [S]
     sensor_size = (int(round(2 * cy[0])), int(round(2 * cx[0])))

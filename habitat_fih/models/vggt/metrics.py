@@ -18,6 +18,9 @@ to camera ``j``)::
   ``fold_translation_sign=False`` scores it. A pair whose ground-truth baseline
   ``|t_ij|`` is below ``min_baseline`` (GT units; a camera turning in place - habitat's turn
   actions) has no direction: its RTE is undefined, left out of the mean (NaN if all are).
+* ``rre_ref_deg`` - ``rre_deg`` over the pairs ``(0, j)`` alone: each frame against VGGT's
+  reference (first) frame. With ``vggt_reference: current`` these are the keyframe-to-
+  current-view poses the heatmaps' frustum prior reads.
 * ``rte_m`` - translation error in metres after aligning the prediction's scale: per sequence
   ``σ = sum_ij t^_ij . t_ij / sum_ij |t^_ij|²`` (least squares over the pairs; 0 when every
   ``t^_ij`` is 0), then ``scale * |σ t^_ij - t_ij|`` with ``scale`` the targets' metres per GT
@@ -153,7 +156,8 @@ def pose_metrics(
     fold_translation_sign: bool = True,
     min_baseline: float = 1e-4,
 ) -> dict[str, float]:
-    """``rre_deg``, ``rte_deg``, ``rte_m``, ``rte_m_as_trained``, ``auc_<T>`` (module docstring).
+    """``rre_deg``, ``rre_ref_deg``, ``rte_deg``, ``rte_m``, ``rte_m_as_trained``, ``auc_<T>``
+    (module docstring).
 
     Args:
         pred_pose_enc, gt_pose_enc: [B, S, 9] (or [S, 9]).
@@ -173,8 +177,11 @@ def pose_metrics(
     sigma = (t_p * t_g).sum((-1, -2)) / (t_p * t_p).sum((-1, -2)).clamp_min(1e-300)  # [B]
     aligned = scale_t * (sigma[:, None, None] * t_p - t_g).norm(dim=-1)  # [B, P] metres
     as_trained = scale_t * (t_p - t_g).norm(dim=-1)
+    frames = pred_pose_enc.shape[-2]
+    first, _ = torch.triu_indices(frames, frames, offset=1, device=t_p.device)  # pair order
     return {
         "rre_deg": _nanmean(errors.rre_deg),
+        "rre_ref_deg": _nanmean(errors.rre_deg[:, first == 0]),
         "rte_deg": _nanmean(errors.rte_deg),
         "rte_m": _nanmean(aligned),
         "rte_m_as_trained": _nanmean(as_trained),

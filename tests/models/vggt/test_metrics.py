@@ -71,6 +71,8 @@ def test_a_known_10_degree_rotation_error() -> None:
         errs.rre_deg[0], torch.tensor([0.0, 10.0, 10.0], dtype=torch.float64), atol=1e-5, rtol=0
     )
     assert pose_metrics(pred, gt)["rre_deg"] == pytest.approx(20.0 / 3.0, abs=1e-5)
+    # against the reference frame 0 only: pairs (0, 1) and (0, 2)
+    assert pose_metrics(pred, gt)["rre_ref_deg"] == pytest.approx(5.0, abs=1e-5)
 
 
 def test_translation_direction_error_and_sign_folding() -> None:
@@ -171,6 +173,7 @@ def test_geometry_metrics_keys_on_perfect_outputs() -> None:
     m = geometry_metrics({"pose_enc": gt.clone(), "depth": depth[..., None].clone()}, targets)
     assert set(m) == {
         "rre_deg",
+        "rre_ref_deg",
         "rte_deg",
         "rte_m",
         "rte_m_as_trained",
