@@ -22,7 +22,7 @@ from habitat_fih.datasets.sidecar import read_sidecar, sidecar_path
 from habitat_fih.infer.geometry_maps import sidecar_pose_encodings
 from habitat_fih.models.vggt.metrics import geometry_metrics
 from habitat_fih.models.vggt.targets import stack_targets
-from habitat_fih.trainers.vggt_eval import episode_ids, main, sequence_targets
+from habitat_fih.trainers.vggt_eval import episode_ids, evaluate_geometry, main, sequence_targets
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,3 +80,32 @@ def test_program_writes_stats_for_each_episode(tmp_path, chdir_repo) -> None:
         rows = [row[key] for row in stats["episodes"]]
         assert stats["means"][key] == pytest.approx(sum(rows) / 2)
     assert all(len(row["frames"]) == 4 and row["frames"][0] == 0 for row in stats["episodes"])
+
+
+def test_reference_current_reads_the_last_frame_first(tmp_path, chdir_repo) -> None:
+    """``vggt_reference: current`` checkpoints are fed [last frame, then the others oldest
+    first], and the targets follow (the true cameras fed back in that order score perfect)."""
+    from habitat_fih.infer.video import read_video
+
+    seen: list[torch.Tensor] = []
+    episode = episode_ids("val_seen")[0]
+    clip = tmp_path / f"val_seen_{episode}.mp4"
+
+    def truth(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        seen.append(images.clone())
+        video = read_video(str(clip), 4, "uniform", 32, 32)
+        order = [3, 0, 1, 2]
+        sidecar = read_sidecar(sidecar_path(clip))
+        return {"pose_enc": sidecar_pose_encodings(sidecar, video.indices[order])[None]}
+
+    stats = evaluate_geometry(truth, "val_seen", 1, 4, 32, tmp_path, reference="current")
+    video = read_video(str(clip), 4, "uniform", 32, 32)
+    expected = torch.from_numpy(video.frames[[3, 0, 1, 2]]).permute(0, 3, 1, 2).float() / 255.0
+    torch.testing.assert_close(seen[0][0], expected)
+    row = stats["episodes"][0]
+    assert stats["reference"] == "current"
+    assert row["frames"] == video.indices[[3, 0, 1, 2]].tolist()
+    assert row["rre_deg"] == pytest.approx(0.0, abs=1e-3)
+    assert row["rre_ref_deg"] == pytest.approx(0.0, abs=1e-3)
+    with pytest.raises(ValueError, match="reference must be one of"):
+        evaluate_geometry(truth, "val_seen", 1, 4, 32, tmp_path, reference="last")

@@ -46,8 +46,10 @@ def _planar_windows(inv: np.ndarray) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("sequence", ["memory", "recent"])
-def test_samples_hold_the_simulators_cameras_and_depth(kit, sequence: str) -> None:
+@pytest.mark.parametrize(
+    ("sequence", "reference"), [("memory", "first"), ("recent", "first"), ("memory", "current")]
+)
+def test_samples_hold_the_simulators_cameras_and_depth(kit, sequence: str, reference: str) -> None:
     from habitat_fih.geometry.camera import pose_from_agent_state
     from habitat_fih.models.vggt.targets import vggt_targets
     from habitat_fih.trainers.collector import env_config, make_fih_env, sort_episode_ids
@@ -79,11 +81,19 @@ def test_samples_hold_the_simulators_cameras_and_depth(kit, sequence: str) -> No
                 assert slots == list(range(max(0, step - 3), step + 1))
             if len(slots) == 4:
                 frames = np.stack([history.frames[s] for s in slots])
-                sample = view_vggt_sample(frames, np.asarray(slots), history.view_geometry(slots))
+                sample = view_vggt_sample(
+                    frames, np.asarray(slots), history.view_geometry(slots), reference
+                )
                 assert sample is not None
+                # VGGT's reference frame first: the oldest, or the current view (the last)
+                order = slots if reference == "first" else [slots[-1], *slots[:-1]]
+                assert sample.indices.tolist() == order
+                np.testing.assert_array_equal(
+                    sample.frames, np.stack([history.frames[s] for s in order])
+                )
                 # cameras: the simulator's own sensor poses, through the same target formulas
                 expected = vggt_targets(
-                    np.stack([poses[s] for s in slots]),
+                    np.stack([poses[s] for s in order]),
                     float(sensor.hfov),
                     sample.targets.depth.numpy() * float(sample.targets.scale),
                 )
@@ -91,8 +101,15 @@ def test_samples_hold_the_simulators_cameras_and_depth(kit, sequence: str) -> No
                     sample.targets.pose_enc, expected.pose_enc, atol=2e-5, rtol=0
                 )
                 torch.testing.assert_close(sample.targets.intrinsics, expected.intrinsics)
+                # the reference camera is the identity (zero translation, unit quaternion)
+                torch.testing.assert_close(
+                    sample.targets.pose_enc[0, :7].double(),
+                    torch.tensor([0.0, 0, 0, 0, 0, 0, 1], dtype=torch.float64),
+                    atol=1e-5,
+                    rtol=0,
+                )
                 # depth: 2 x 2 harmonic means of the raw sensor depth where the block is planar
-                for j, s in enumerate(slots):
+                for j, s in enumerate(order):
                     metric = sample.targets.depth[j].numpy() * float(sample.targets.scale)
                     raw = raw_depth[s]  # [64, 64]
                     inv = 1.0 / np.where(raw > 0, raw, np.nan)
