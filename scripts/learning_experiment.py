@@ -66,6 +66,10 @@ PAIRED_ROWS = (
     ("uniform", "↳ paired: uniform map (0.5) on the same keyframes"),
     ("center", "↳ paired: centre prior on the same keyframes"),
     ("frustum", "↳ paired: non-learned frustum map on the same keyframes"),
+    (
+        "frustum_predicted",
+        "↳ paired: the same frustum map from the cameras the model predicted (VGGT's)",
+    ),
 )
 EXPERT_PATH = "trained policy (expert path)"
 

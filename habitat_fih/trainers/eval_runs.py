@@ -223,6 +223,12 @@ class EvaluationRuns:
             baselines["frustum"] = FrustumBaseline(
                 self.model_config.prior_inverse_depths, float(eval_config.frustum_floor)
             )
+        if self.model_config.geometry_prior == "vggt":
+            baselines["frustum_predicted"] = FrustumBaseline(
+                self.model_config.prior_inverse_depths,
+                float(eval_config.frustum_floor),
+                cameras="prediction",
+            )
         return PairedHeatmapScores(baselines)
 
     def evaluate(

@@ -254,6 +254,15 @@ class PolicyAgent:
         )
         by_kind = {k: torch.sigmoid(v.float()).cpu().numpy() for k, v in kinds.items()}
         keys = output.keyframe_indices.cpu().numpy()
+        # the cameras the model's frustum prior read (VGGT's, `geometry_prior: vggt`): the
+        # predicted-camera frustum baseline scores them (`FrustumBaseline(cameras="prediction")`)
+        config = getattr(getattr(self.policy, "model", None), "config", None)
+        pose_enc = getattr(output, "pose_enc", None)
+        camera_poses = (
+            pose_enc.float().cpu().numpy()
+            if pose_enc is not None and getattr(config, "geometry_prior", None) == "vggt"
+            else None
+        )
         out = []
         for i, view in enumerate(views):
             prediction = None
@@ -263,6 +272,8 @@ class PolicyAgent:
                 if "covisibility" in by_kind:
                     prediction["maps"] = by_kind["covisibility"][i][real]
                 prediction["frame_indices"] = keys[i][real]
+                if camera_poses is not None:  # per history slot of this view
+                    prediction["camera_poses"] = camera_poses[i][: len(view.indices)]
                 if "camera_position" in by_kind:
                     prediction["camera_position"] = {
                         "maps": by_kind["camera_position"][i][real],
@@ -297,26 +308,63 @@ class _FixedMap:
 
 class FrustumBaseline:
     """The non-learned geometric map of a pair: ``floor + (1 - floor) * mean_d frustum_d``,
-    the frustum prior (`habitat_fih.models.geometry_prior.frustum_prior`, the cameras of the
-    ``frame_geometry`` sensor, the depth hypotheses `inverse_depths`) averaged over its depth
-    hypotheses. Tells whether a model given that prior learned anything beyond it. ``floor``
-    keeps mass outside the frustum (occlusion-free geometry is not the target)."""
+    the frustum prior (`habitat_fih.models.geometry_prior.frustum_prior`, the depth hypotheses
+    `inverse_depths`) averaged over its depth hypotheses. Tells whether a model given that
+    prior learned anything beyond it. ``floor`` keeps mass outside the frustum (occlusion-free
+    geometry is not the target).
 
-    def __init__(self, inverse_depths: Sequence[float], floor: float) -> None:
+    ``cameras`` says whose cameras: ``"sensor"`` (the ``frame_geometry`` sensor's, exact) or
+    ``"prediction"`` (the pose encodings the agent's model predicted for the view's frames,
+    ``prediction["camera_poses"]`` [S, 9], e.g. VGGT's under ``geometry_prior: vggt``): the
+    same map from predicted cameras shows how much of the geometry the predicted poses carry,
+    apart from what the heatmap head makes of them."""
+
+    #: `PairedHeatmapScores` hands the agent's prediction to baselines that set this
+    reads_prediction = False
+
+    def __init__(self, inverse_depths: Sequence[float], floor: float, cameras: str = "sensor"):
         if not 0.0 <= floor <= 1.0:
             raise ValueError(f"frustum baseline floor must be in [0, 1], got {floor}")
+        if cameras not in ("sensor", "prediction"):
+            raise ValueError(
+                f"frustum baseline cameras must be 'sensor' or 'prediction', got {cameras!r}"
+            )
         self.inverse_depths = tuple(float(x) for x in inverse_depths)
         self.floor = float(floor)
+        self.cameras = cameras
+        self.reads_prediction = cameras == "prediction"
         self._cache: tuple[tuple[Any, ...], np.ndarray] | None = None
 
-    def __call__(self, view: StepView, slot: int, size: tuple[int, int]) -> np.ndarray:
+    def __call__(
+        self,
+        view: StepView,
+        slot: int,
+        size: tuple[int, int],
+        prediction: dict[str, Any] | None = None,
+    ) -> np.ndarray:
         key = (view.env_index, view.episode_id, view.step, size)
         if self._cache is None or self._cache[0] != key:
-            poses = view.camera_poses()
-            if poses is None:
-                raise ValueError(
-                    "the frustum heatmap baseline needs the frame_geometry sensor (camera poses)"
-                )
+            if self.cameras == "sensor":
+                poses = view.camera_poses()
+                if poses is None:
+                    raise ValueError(
+                        "the frustum heatmap baseline needs the frame_geometry sensor (camera "
+                        "poses)"
+                    )
+            else:
+                poses = None if prediction is None else prediction.get("camera_poses")
+                if poses is None:
+                    raise ValueError(
+                        "the predicted-camera frustum baseline needs the agent's predicted "
+                        "camera poses (prediction['camera_poses']; a model with "
+                        "geometry_prior: vggt)"
+                    )
+                poses = np.asarray(poses, dtype=np.float32)
+                if poses.shape != (len(view.indices), 9):
+                    raise ValueError(
+                        f"prediction['camera_poses'] must be [S={len(view.indices)}, 9], got "
+                        f"{poses.shape}"
+                    )
             p = torch.from_numpy(poses)
             history = p[None, :-1] if len(p) > 1 else p[None, :1]
             maps = frustum_prior(history, p[None, -1], size, self.inverse_depths)[0]
@@ -370,7 +418,11 @@ class PairedHeatmapScores:
                 continue
             sums["model"] += heatmap_scores(targets[i], pred, self.eps)
             for name, baseline in self.baselines.items():
-                sums[name] += heatmap_scores(targets[i], baseline(view, i, size), self.eps)
+                if getattr(baseline, "reads_prediction", False):
+                    baseline_map = baseline(view, i, size, prediction=prediction)
+                else:
+                    baseline_map = baseline(view, i, size)
+                sums[name] += heatmap_scores(targets[i], baseline_map, self.eps)
             self._counts[view.episode_id] = self._counts.get(view.episode_id, 0) + 1
 
     def episode_metrics(self, episode_id: str) -> dict[str, Any]:
