@@ -42,7 +42,8 @@ Means pool all pixels of the batch. A constant error ``e`` with confidence ``c``
 a fully masked batch gives 0, still attached to the graph.
 
 Logged terms (:func:`vggt_loss`), all unweighted: ``vggt/camera`` (with
-``vggt/camera_translation``, ``vggt/camera_rotation``, ``vggt/camera_fov``), ``vggt/depth``
+``vggt/camera_translation``, ``vggt/camera_rotation``, ``vggt/camera_fov``; with ``camera_min_overlap`` also
+``vggt/camera_frames``, the fraction of frames supervised), ``vggt/depth``
 (with ``vggt/depth_error`` E, ``vggt/depth_gradient`` G, ``vggt/depth_log_conf`` A),
 ``vggt/point`` (``vggt/point_error``, ``vggt/point_gradient``, ``vggt/point_log_conf``) and
 ``vggt/total``.
@@ -59,7 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from habitat_fih.models.vggt.targets import VGGTTargets
+from habitat_fih.models.vggt.targets import VGGTTargets, reference_overlap
 
 __all__ = [
     "CAMERA_COMPONENTS",
@@ -98,6 +99,13 @@ class VGGTLossConfig:
         alpha: α of the ``-α log Σ`` uncertainty term (>= 0; 0.2, our choice - the paper gives
             none).
         gradient_weight: β of the gradient term (>= 0; 1 as in the paper, 0 turns it off).
+        camera_min_overlap: in [0, 1); frames that could have seen less than this fraction of
+            the reference frame (`habitat_fih.models.vggt.targets.reference_overlap`: its
+            valid pixels' points inside their image) are left out of L_camera (the reference
+            always counts). 0 (default, the paper's) supervises every frame. Our option: with
+            wide baselines (frames from a whole episode) a frame that shares no view with the
+            reference has a pose the images cannot tell; the FIH heatmaps score only the pairs
+            that overlap.
     """
 
     camera_weight: float = 1.0
@@ -110,6 +118,7 @@ class VGGTLossConfig:
     refinement_decay: float = 0.6
     alpha: float = 0.2
     gradient_weight: float = 1.0
+    camera_min_overlap: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -132,6 +141,11 @@ class VGGTLossConfig:
         decay = self.refinement_decay
         if not (isinstance(decay, int | float) and 0.0 <= decay <= 1.0):
             raise ValueError(f"VGGTLossConfig.refinement_decay must be in [0, 1], got {decay!r}")
+        overlap = self.camera_min_overlap
+        if not (isinstance(overlap, int | float) and 0.0 <= overlap < 1.0):
+            raise ValueError(
+                f"VGGTLossConfig.camera_min_overlap must be in [0, 1), got {overlap!r}"
+            )
 
     @property
     def camera_component_weights(self) -> dict[str, float]:
@@ -384,11 +398,17 @@ def vggt_loss(
             estimates = outputs["pose_enc_list"]
         else:
             estimates = _output(outputs, "pose_enc", "camera")
+        frame_valid = None
+        if config.camera_min_overlap > 0:
+            frame_valid = reference_overlap(targets) >= config.camera_min_overlap
+            frame_valid[..., 0] = True
+            terms["vggt/camera_frames"] = frame_valid.float().mean()
         parts = camera_loss_components(
             estimates,
             targets.pose_enc,
             huber_delta=config.huber_delta,
             refinement_decay=config.refinement_decay,
+            frame_valid=frame_valid,
         )
         lam = config.camera_component_weights
         camera = sum(lam[name] * value for name, value in parts.items())

@@ -69,7 +69,13 @@ from habitat_fih.geometry.camera import (
 )
 from habitat_fih.models.vggt.pose_encoding import extri_intri_to_pose_encoding
 
-__all__ = ["MAX_DEPTH_MARGIN", "VGGTTargets", "stack_targets", "vggt_targets"]
+__all__ = [
+    "MAX_DEPTH_MARGIN",
+    "VGGTTargets",
+    "reference_overlap",
+    "stack_targets",
+    "vggt_targets",
+]
 
 #: A pixel at or beyond ``max_depth - MAX_DEPTH_MARGIN`` is invalid (the FIH task's rule for
 #: depth clipped at the sensor's range).
@@ -227,3 +233,33 @@ def stack_targets(targets: Sequence[VGGTTargets]) -> VGGTTargets:
     return VGGTTargets(
         **{f.name: torch.stack([getattr(t, f.name) for t in targets]) for f in fields(VGGTTargets)}
     )
+
+
+def reference_overlap(targets: VGGTTargets) -> Tensor:
+    """Per frame, the fraction of the reference frame's (frame 0's) valid pixels whose 3-D
+    point lands inside that frame's image: ``[*, S]`` in [0, 1], 1 for the reference itself.
+
+    A point ``W`` (``world_points[..., 0, :, :, :]``, the first camera's OpenCV frame) lands in
+    frame ``j`` when ``X = R_j W + t_j`` (``extrinsics``, the same normalised units) has
+    ``z > 0`` and its pixel ``K_j X / z`` lies within ``[0, W] x [0, H]`` (the image's edges).
+    A frustum test without occlusion: what frame ``j`` could have seen of the reference view.
+    A reference without a valid pixel gives 0 for every other frame.
+    """
+    points = targets.world_points[..., 0, :, :, :].double()  # [*, H, W, 3]
+    valid = targets.valid[..., 0, :, :]  # [*, H, W]
+    height, width = valid.shape[-2:]
+    rot = targets.extrinsics[..., :3, :3].double()  # [*, S, 3, 3]
+    trans = targets.extrinsics[..., :3, 3].double()  # [*, S, 3]
+    flat = points.reshape(*points.shape[:-3], 1, height * width, 3)  # [*, 1, N, 3]
+    cam = flat @ rot.transpose(-1, -2) + trans[..., None, :]  # [*, S, N, 3]
+    k = targets.intrinsics.double()  # [*, S, 3, 3]
+    z = cam[..., 2]
+    zs = z.clamp_min(1e-12)
+    u = k[..., 0, 0, None] * cam[..., 0] / zs + k[..., 0, 2, None]
+    v = k[..., 1, 1, None] * cam[..., 1] / zs + k[..., 1, 2, None]
+    inside = (z > 0) & (u >= 0) & (u <= width) & (v >= 0) & (v <= height)  # [*, S, N]
+    mask = valid.reshape(*valid.shape[:-2], 1, height * width)  # [*, 1, N]
+    count = mask.sum(-1).clamp_min(1)
+    overlap = (inside & mask).sum(-1).float() / count.float()  # [*, S]
+    overlap[..., 0] = 1.0
+    return overlap
