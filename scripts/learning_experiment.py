@@ -64,6 +64,7 @@ BASELINE_ROWS = (
 PAIRED_ROWS = (
     ("model", "↳ paired: the trained policy's maps"),
     ("uniform", "↳ paired: uniform map (0.5) on the same keyframes"),
+    ("ones", "↳ paired: all-ones map (1.0; same KL as uniform, the IoU-best constant here)"),
     ("center", "↳ paired: centre prior on the same keyframes"),
     ("frustum", "↳ paired: non-learned frustum map on the same keyframes"),
     (

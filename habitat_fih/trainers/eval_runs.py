@@ -219,6 +219,10 @@ class EvaluationRuns:
             )
             for kind in ("uniform", "center")
         }
+        # the flat map at 1: KL does not see a map's level, soft IoU does, and for targets that
+        # cover most of the view the all-ones map is the IoU-best constant (a 0.5 map scores
+        # f / (1 + f) on a binary target covering a fraction f, the all-ones map f)
+        baselines["ones"] = baseline_maps("uniform", self._heatmap_size, 1.0, 0.0)
         if has_camera_sensor(self.config):
             baselines["frustum"] = FrustumBaseline(
                 self.model_config.prior_inverse_depths, float(eval_config.frustum_floor)

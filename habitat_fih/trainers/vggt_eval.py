@@ -12,7 +12,9 @@ squashed to R x R (the FIH model's input), and its outputs are scored against
 frame VGGT reads: the oldest, or the last for a checkpoint with ``vggt_reference: current``; depth resized to R x R by nearest neighbour, the paper's scale normalisation) with
 `habitat_fih.models.vggt.metrics.geometry_metrics`: relative rotation / translation error
 (degrees; translation also in metres after a per-sequence scale fit), AUC@30, depth AbsRel and
-delta < 1.25 (as predicted and after per-sequence median scaling).
+delta < 1.25 (as predicted and after per-sequence median scaling), and `overlapping_rre`: the
+rotation error against the reference of the frames that could see >= 10 % of it (the pairs
+the heatmaps score; frames spread over a whole path often share no view with the reference).
 
 The stats json (written atomically) holds the per-episode values and their means over the
 episodes (NaN-free means: an episode without a defined value, e.g. no translation in its
@@ -44,11 +46,26 @@ from habitat_fih.datasets.record import DEFAULT_CONFIG, record
 from habitat_fih.datasets.sidecar import read_sidecar, sidecar_path
 from habitat_fih.infer.video import read_video
 from habitat_fih.models.config import VGGT_REFERENCES, FIHModelConfig
-from habitat_fih.models.vggt.metrics import geometry_metrics
-from habitat_fih.models.vggt.targets import VGGTTargets, stack_targets, vggt_targets
+from habitat_fih.models.vggt.metrics import geometry_metrics, relative_pose_errors
+from habitat_fih.models.vggt.targets import (
+    VGGTTargets,
+    reference_overlap,
+    stack_targets,
+    vggt_targets,
+)
 from habitat_fih.utils.atomic import atomic_write
 
-__all__ = ["episode_ids", "evaluate_geometry", "main", "sequence_targets"]
+__all__ = [
+    "MIN_OVERLAP",
+    "episode_ids",
+    "evaluate_geometry",
+    "main",
+    "overlapping_rre",
+    "sequence_targets",
+]
+
+#: a frame counts as seeing the reference view from this `reference_overlap` on
+MIN_OVERLAP = 0.1
 
 #: frames [1, S, 3, R, R] in [0, 1] -> VGGT-format outputs with ``pose_enc`` [1, S, 9] and
 #: ``depth`` [1, S, R, R, 1]
@@ -83,6 +100,26 @@ def sequence_targets(sidecar: Any, indices: np.ndarray, size: int) -> VGGTTarget
         max_depth=sidecar.max_depth,
         sensor_size=tuple(sidecar.depth.shape[1:]),
     )
+
+
+def overlapping_rre(
+    pose_enc: torch.Tensor, targets: VGGTTargets, min_overlap: float = MIN_OVERLAP
+) -> dict[str, float | int | None]:
+    """``rre_ref_overlap_deg``: the rotation error against the reference (frame 0) of the
+    frames that could see at least `min_overlap` of it (`reference_overlap`), the pairs the
+    heatmaps score (None when no frame does), and ``overlap_frames``, their number.
+
+    Args:
+        pose_enc: [1, S, 9] predicted pose encodings; targets: one batched sequence.
+    """
+    seen = reference_overlap(targets).reshape(-1)[1:] >= min_overlap  # frames 1..S-1
+    errors = relative_pose_errors(pose_enc, targets.pose_enc)
+    frames = pose_enc.shape[-2]
+    first, _ = torch.triu_indices(frames, frames, offset=1)
+    to_reference = errors.rre_deg.reshape(-1)[first == 0]  # pair (0, j) for j = 1..S-1
+    count = int(seen.sum())
+    value = float(to_reference[seen].mean()) if count else None
+    return {"rre_ref_overlap_deg": value, "overlap_frames": count}
 
 
 def _mean(values: Sequence[float]) -> tuple[float | None, int]:
@@ -125,6 +162,8 @@ def evaluate_geometry(
             out = predict(images[None].to(device))
         found = {k: out[k].detach().float().cpu() for k in ("pose_enc", "depth") if k in out}
         metrics = geometry_metrics(found, targets)
+        if "pose_enc" in found:
+            metrics.update(overlapping_rre(found["pose_enc"], targets))
         rows.append({"episode_id": episode, "frames": indices.tolist(), **metrics})
     keys = sorted({k for row in rows for k in row if k not in ("episode_id", "frames")})
     means: dict[str, Any] = {}

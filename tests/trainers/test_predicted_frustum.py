@@ -96,3 +96,21 @@ def test_policy_agent_hands_over_the_cameras_its_prior_read(prior: str) -> None:
         got = prediction["camera_poses"]
         assert got.shape == (len(view.indices), 9)  # the view's own slots, padding cut
         np.testing.assert_allclose(got, output.pose_enc[i, : len(view.indices)].numpy())
+
+
+def test_a_flat_maps_level_moves_iou_not_kl() -> None:
+    """The paired ``uniform`` (0.5) and ``ones`` (1.0) rows on binary targets covering a
+    fraction f of the view (left half f = 1/2, top row f = 1/4): the same KL (log 1/f), soft
+    IoU f / (1 + f) for the 0.5 map and f for the all-ones map."""
+    view = _view()
+    maps = view.targets((4, 4))[0][:2].copy()
+    scorer = PairedHeatmapScores(
+        {"uniform": np.full((4, 4), 0.5, np.float32), "ones": np.ones((4, 4), np.float32)}
+    )
+    scorer(view, make_action(1, {"maps": maps, "frame_indices": [0, 3]}))
+    m = scorer.episode_metrics("ep")
+    kl = (np.log(2) + np.log(4)) / 2
+    assert m["uniform"]["kl"] == pytest.approx(kl, rel=1e-5)
+    assert m["ones"]["kl"] == pytest.approx(kl, rel=1e-5)
+    assert m["uniform"]["iou"] == pytest.approx((1 / 3 + 1 / 5) / 2, rel=1e-5)
+    assert m["ones"]["iou"] == pytest.approx((1 / 2 + 1 / 4) / 2, rel=1e-5)

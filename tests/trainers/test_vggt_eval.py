@@ -109,3 +109,41 @@ def test_reference_current_reads_the_last_frame_first(tmp_path, chdir_repo) -> N
     assert row["rre_ref_deg"] == pytest.approx(0.0, abs=1e-3)
     with pytest.raises(ValueError, match="reference must be one of"):
         evaluate_geometry(truth, "val_seen", 1, 4, 32, tmp_path, reference="last")
+
+
+def test_overlapping_rre_scores_only_frames_that_see_the_reference() -> None:
+    """Frame 1 turned 180 degrees (sees none of the reference's wall), frame 2 the reference
+    camera itself. Predicted: frame 1 off by 90 degrees, frame 2 by 10 degrees of yaw; only
+    frame 2 counts: 10 degrees, one frame (rre_ref_deg, over both, is 50)."""
+    from habitat_fih.models.vggt.pose_encoding import extri_intri_to_pose_encoding
+    from habitat_fih.models.vggt.targets import vggt_targets
+    from habitat_fih.trainers.vggt_eval import overlapping_rre
+
+    def pose(yaw: float) -> np.ndarray:
+        c, s = np.cos(yaw), np.sin(yaw)
+        out = np.eye(4)
+        out[:3, :3] = [[c, 0, s], [0, 1, 0], [-s, 0, c]]
+        return out
+
+    targets = stack_targets(
+        [vggt_targets(np.stack([pose(0), pose(np.pi), pose(0)]), 90.0, np.full((3, 8, 8), 2.0))]
+    )
+    extr = targets.extrinsics.clone().double()
+    for frame, yaw in ((1, np.radians(90)), (2, np.radians(10))):
+        c, s = np.cos(yaw), np.sin(yaw)
+        turn = torch.tensor([[c, 0, s], [0, 1, 0], [-s, 0, c]], dtype=torch.float64)
+        extr[0, frame, :, :3] = turn @ extr[0, frame, :, :3]
+    pred = extri_intri_to_pose_encoding(extr, targets.intrinsics.double(), (8, 8)).float()
+    got = overlapping_rre(pred, targets)
+    assert got["overlap_frames"] == 1
+    assert got["rre_ref_overlap_deg"] == pytest.approx(10.0, abs=1e-3)
+    assert geometry_metrics({"pose_enc": pred}, targets)["rre_ref_deg"] == pytest.approx(
+        50.0, abs=1e-3
+    )
+    alone = overlapping_rre(
+        pred[:, :2],
+        stack_targets(
+            [vggt_targets(np.stack([pose(0), pose(np.pi)]), 90.0, np.full((2, 8, 8), 2.0))]
+        ),
+    )
+    assert alone == {"rre_ref_overlap_deg": None, "overlap_frames": 0}
