@@ -182,10 +182,14 @@ class PolicyAgent:
         # caches never outlive the weights they were filled with
         self._caches: dict[int, tuple[str, int, FrameCache]] = {}
 
+    def model_config(self) -> Any:
+        """The policy's `FIHModelConfig`, None for a stand-in policy without a model."""
+        return getattr(getattr(self.policy, "model", None), "config", None)
+
     def caches_for(self, views: Sequence[StepView]) -> list[FrameCache] | None:
         """One `FrameCache` per environment (`FIHModelConfig.frame_cache`), reset when the
         environment starts an episode (step 0, another episode, or a step back)."""
-        config = getattr(getattr(self.policy, "model", None), "config", None)
+        config = self.model_config()
         if config is None or not config.frame_cache:  # (a stand-in policy has no model)
             return None
         capacity = config.frame_cache_capacity
@@ -256,7 +260,7 @@ class PolicyAgent:
         keys = output.keyframe_indices.cpu().numpy()
         # the cameras the model's frustum prior read (VGGT's, `geometry_prior: vggt`): the
         # predicted-camera frustum baseline scores them (`FrustumBaseline(cameras="prediction")`)
-        config = getattr(getattr(self.policy, "model", None), "config", None)
+        config = self.model_config()
         pose_enc = getattr(output, "pose_enc", None)
         camera_poses = (
             pose_enc.float().cpu().numpy()
@@ -319,9 +323,6 @@ class FrustumBaseline:
     same map from predicted cameras shows how much of the geometry the predicted poses carry,
     apart from what the heatmap head makes of them."""
 
-    #: `PairedHeatmapScores` hands the agent's prediction to baselines that set this
-    reads_prediction = False
-
     def __init__(self, inverse_depths: Sequence[float], floor: float, cameras: str = "sensor"):
         if not 0.0 <= floor <= 1.0:
             raise ValueError(f"frustum baseline floor must be in [0, 1], got {floor}")
@@ -332,8 +333,13 @@ class FrustumBaseline:
         self.inverse_depths = tuple(float(x) for x in inverse_depths)
         self.floor = float(floor)
         self.cameras = cameras
-        self.reads_prediction = cameras == "prediction"
         self._cache: tuple[tuple[Any, ...], np.ndarray] | None = None
+
+    @property
+    def reads_prediction(self) -> bool:
+        """`PairedHeatmapScores` hands the agent's prediction to baselines for which this is
+        True."""
+        return self.cameras == "prediction"
 
     def __call__(
         self,

@@ -46,7 +46,11 @@ from habitat_fih.datasets.record import DEFAULT_CONFIG, record
 from habitat_fih.datasets.sidecar import read_sidecar, sidecar_path
 from habitat_fih.infer.video import read_video
 from habitat_fih.models.config import VGGT_REFERENCES, FIHModelConfig
-from habitat_fih.models.vggt.metrics import geometry_metrics, relative_pose_errors
+from habitat_fih.models.vggt.metrics import (
+    geometry_metrics,
+    reference_pairs,
+    relative_pose_errors,
+)
 from habitat_fih.models.vggt.targets import (
     VGGTTargets,
     reference_overlap,
@@ -114,9 +118,7 @@ def overlapping_rre(
     """
     seen = reference_overlap(targets).reshape(-1)[1:] >= min_overlap  # frames 1..S-1
     errors = relative_pose_errors(pose_enc, targets.pose_enc)
-    frames = pose_enc.shape[-2]
-    first, _ = torch.triu_indices(frames, frames, offset=1)
-    to_reference = errors.rre_deg.reshape(-1)[first == 0]  # pair (0, j) for j = 1..S-1
+    to_reference = errors.rre_deg.reshape(-1)[reference_pairs(pose_enc.shape[-2])]
     count = int(seen.sum())
     value = float(to_reference[seen].mean()) if count else None
     return {"rre_ref_overlap_deg": value, "overlap_frames": count}

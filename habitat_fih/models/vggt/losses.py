@@ -42,8 +42,9 @@ Means pool all pixels of the batch. A constant error ``e`` with confidence ``c``
 a fully masked batch gives 0, still attached to the graph.
 
 Logged terms (:func:`vggt_loss`), all unweighted: ``vggt/camera`` (with
-``vggt/camera_translation``, ``vggt/camera_rotation``, ``vggt/camera_fov``; with ``camera_min_overlap`` also
-``vggt/camera_frames``, the fraction of frames supervised), ``vggt/depth``
+``vggt/camera_translation``, ``vggt/camera_rotation``, ``vggt/camera_fov``; with
+``camera_min_overlap`` also ``vggt/camera_frames``, the fraction of frames supervised),
+``vggt/depth``
 (with ``vggt/depth_error`` E, ``vggt/depth_gradient`` G, ``vggt/depth_log_conf`` A),
 ``vggt/point`` (``vggt/point_error``, ``vggt/point_gradient``, ``vggt/point_log_conf``) and
 ``vggt/total``.

@@ -65,6 +65,7 @@ __all__ = [
     "geometry_metrics",
     "pose_auc",
     "pose_metrics",
+    "reference_pairs",
     "relative_pose_errors",
 ]
 
@@ -76,6 +77,13 @@ class RelativePoseErrors(NamedTuple):
     rte_deg: Tensor  # [B, P], NaN where the ground-truth baseline is below min_baseline
     pred_t: Tensor  # [B, P, 3] predicted relative translations t^_ij
     gt_t: Tensor  # [B, P, 3] ground-truth relative translations t_ij
+
+
+def reference_pairs(frames: int, device: torch.device | str | None = None) -> Tensor:
+    """[P] bool: the pairs of `relative_pose_errors` (``i < j`` in ``triu_indices`` order) that
+    are ``(0, j)``, frame ``j`` against the reference, in ``j = 1 .. S-1`` order."""
+    first, _ = torch.triu_indices(frames, frames, offset=1, device=device)
+    return first == 0
 
 
 def _batched(pose_enc: Tensor, name: str) -> Tensor:
@@ -177,11 +185,10 @@ def pose_metrics(
     sigma = (t_p * t_g).sum((-1, -2)) / (t_p * t_p).sum((-1, -2)).clamp_min(1e-300)  # [B]
     aligned = scale_t * (sigma[:, None, None] * t_p - t_g).norm(dim=-1)  # [B, P] metres
     as_trained = scale_t * (t_p - t_g).norm(dim=-1)
-    frames = pred_pose_enc.shape[-2]
-    first, _ = torch.triu_indices(frames, frames, offset=1, device=t_p.device)  # pair order
+    to_reference = reference_pairs(pred_pose_enc.shape[-2], t_p.device)
     return {
         "rre_deg": _nanmean(errors.rre_deg),
-        "rre_ref_deg": _nanmean(errors.rre_deg[:, first == 0]),
+        "rre_ref_deg": _nanmean(errors.rre_deg[:, to_reference]),
         "rte_deg": _nanmean(errors.rte_deg),
         "rte_m": _nanmean(aligned),
         "rte_m_as_trained": _nanmean(as_trained),
