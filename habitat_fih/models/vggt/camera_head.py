@@ -6,9 +6,19 @@ Input: the camera token (index 0) of the last aggregator layer, [B, S, 2C]. Each
 normalised tokens, runs the `trunk` blocks (attention across the S frames) and adds the
 `pose_branch` output as a delta. Activation of the 9-d encoding `absT_quaR_FoV`:
 translation (3) and quaternion XYZW (4) linear, the two FoVs (fov_h, fov_w) through ReLU.
+
+Random initialisation (our choice; released weights replace it): the FoV rows of the last
+`pose_branch` layer start at weight 0 and bias ``FOV_INIT_RAD / num_iterations``, so every round's
+FoV starts positive and the final estimate at 90°. With PyTorch's default init instead, the
+ReLU of one FoV was dead for every input from the start in each of seeds 0-3 of the tiny
+config (measured 2026-12-03; `tests/models/vggt/test_camera_head_init.py` checks the fix): that
+FoV stays 0 for good, its loss term is constant, and a frustum computed from the predicted
+cameras (`geometry_prior: vggt`) degenerates to an empty view.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +28,8 @@ from habitat_fih.models.vggt.config import CameraHeadConfig
 from habitat_fih.models.vggt.layers import Block, Mlp
 
 POSE_ENC_DIM = 9
+#: FoV (radians) the random-init camera head starts from after its last round: 90°.
+FOV_INIT_RAD = math.pi / 2
 
 
 def activate_pose(pose_enc: Tensor) -> Tensor:
@@ -50,6 +62,9 @@ class CameraHead(nn.Module):
         self.poseLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim_in, 3 * dim_in))
         self.adaln_norm = nn.LayerNorm(dim_in, elementwise_affine=False, eps=1e-6)
         self.pose_branch = Mlp(dim_in, dim_in // 2, POSE_ENC_DIM)
+        with torch.no_grad():  # FoV outputs alive from the first update (module docstring)
+            self.pose_branch.fc2.weight[7:].zero_()
+            self.pose_branch.fc2.bias[7:].fill_(FOV_INIT_RAD / self.num_iterations)
 
     def forward(self, tokens: list[Tensor], num_iterations: int | None = None) -> list[Tensor]:
         """tokens: aggregator outputs, each [B, S, P, 2C] -> list of activated [B, S, 9]

@@ -20,6 +20,8 @@ components ``c``: translation (dims 0-2), rotation quaternion (3-6), FoV (7-8)::
     L_camera = λ_T L_translation + λ_R L_rotation + λ_F L_fov
 
 (a mean over frames where the paper sums, so the scale does not depend on B and S).
+``camera_norm: l1`` puts ``|x|`` in place of ``h_δ`` (the default of VGGT's released training
+code).
 
 Depth and point map (the paper: the aleatoric-uncertainty loss of DUSt3R plus a gradient term,
 ``sum_i ||Σ_i ⊙ (D^_i - D_i)|| + ||Σ_i ⊙ (∇D^_i - ∇D_i)|| - α log Σ_i``, Σ the predicted
@@ -65,6 +67,7 @@ from habitat_fih.models.vggt.targets import VGGTTargets, reference_overlap
 
 __all__ = [
     "CAMERA_COMPONENTS",
+    "CAMERA_NORMS",
     "DenseLossTerms",
     "VGGTLossConfig",
     "camera_loss",
@@ -75,6 +78,9 @@ __all__ = [
     "refinement_weights",
     "vggt_loss",
 ]
+
+#: Element-wise penalties of the camera loss (`VGGTLossConfig.camera_norm`).
+CAMERA_NORMS = ("huber", "l1")
 
 #: Pose-encoding components of the camera loss and their slices of the 9-d encoding.
 CAMERA_COMPONENTS: dict[str, slice] = {
@@ -94,7 +100,15 @@ class VGGTLossConfig:
             absent).
         camera_translation_weight, camera_rotation_weight, camera_fov_weight: λ_T, λ_R, λ_F
             inside L_camera (1: the paper's plain Huber of the whole 9-d encoding).
-        huber_delta: δ of the camera Huber loss (> 0; 1.0, our choice - the paper gives none).
+        camera_norm: the element-wise penalty of L_camera: ``"huber"`` (h_δ, the paper's
+            wording; default) or ``"l1"`` (|x|, the default of VGGT's released training code).
+            With δ = 1 the Huber function is quadratic on every error a quaternion or a
+            normalised translation makes, so its gradient vanishes as an error shrinks; L1
+            pulls a small error as hard as a large one (what a from-scratch VGGT needs to
+            learn small relative rotations, README "Learning without the simulator's
+            cameras").
+        huber_delta: δ of the camera Huber loss (> 0; 1.0, our choice - the paper gives none;
+            unused with ``camera_norm: l1``).
         refinement_decay: γ of the per-round weights, in [0, 1] (0.6, our choice; 0 = final
             round only).
         alpha: α of the ``-α log Σ`` uncertainty term (>= 0; 0.2, our choice - the paper gives
@@ -115,6 +129,7 @@ class VGGTLossConfig:
     camera_translation_weight: float = 1.0
     camera_rotation_weight: float = 1.0
     camera_fov_weight: float = 1.0
+    camera_norm: str = "huber"
     huber_delta: float = 1.0
     refinement_decay: float = 0.6
     alpha: float = 0.2
@@ -137,6 +152,11 @@ class VGGTLossConfig:
                 raise ValueError(
                     f"VGGTLossConfig.{name} must be a finite number >= 0, got {value!r}"
                 )
+        if self.camera_norm not in CAMERA_NORMS:
+            raise ValueError(
+                f"VGGTLossConfig.camera_norm must be one of {CAMERA_NORMS}, "
+                f"got {self.camera_norm!r}"
+            )
         if not (isinstance(self.huber_delta, int | float) and 0 < self.huber_delta < math.inf):
             raise ValueError(f"VGGTLossConfig.huber_delta must be > 0, got {self.huber_delta!r}")
         decay = self.refinement_decay
@@ -186,6 +206,7 @@ def camera_loss_components(
     huber_delta: float = 1.0,
     refinement_decay: float = 0.6,
     frame_valid: Tensor | None = None,
+    norm: str = "huber",
 ) -> dict[str, Tensor]:
     """Round-weighted Huber loss per pose-encoding component (module docstring).
 
@@ -194,6 +215,7 @@ def camera_loss_components(
             (``pose_enc_list``, last = final), each [B, S, 9].
         target: [B, S, 9] target encodings (`VGGTTargets.pose_enc`).
         huber_delta: δ of the Huber function.
+        norm: ``"huber"`` (h_δ) or ``"l1"`` (|x|), `VGGTLossConfig.camera_norm`.
         refinement_decay: γ of the round weights (`refinement_weights`).
         frame_valid: optional [B, S] bool, frames to supervise (default all).
 
@@ -204,6 +226,8 @@ def camera_loss_components(
     weights = refinement_weights(len(estimates), refinement_decay)
     if target.shape[-1] != 9:
         raise ValueError(f"target must be [B, S, 9], got shape {tuple(target.shape)}")
+    if norm not in CAMERA_NORMS:
+        raise ValueError(f"camera loss norm must be one of {CAMERA_NORMS}, got {norm!r}")
     for k, est in enumerate(estimates):
         if est.shape != target.shape:
             raise ValueError(
@@ -220,10 +244,13 @@ def camera_loss_components(
     for name, dims in CAMERA_COMPONENTS.items():
         value = estimates[-1].new_zeros(())
         for weight, est in zip(weights, estimates, strict=True):
-            huber = F.huber_loss(
-                est[..., dims], target[..., dims], reduction="none", delta=huber_delta
-            )
-            value = value + weight * _masked_mean(huber.sum(-1), frame_valid)  # per frame: sum
+            if norm == "l1":
+                penalty = (est[..., dims] - target[..., dims]).abs()
+            else:
+                penalty = F.huber_loss(
+                    est[..., dims], target[..., dims], reduction="none", delta=huber_delta
+                )
+            value = value + weight * _masked_mean(penalty.sum(-1), frame_valid)  # per frame: sum
         out[name] = value
     return out
 
@@ -238,6 +265,7 @@ def camera_loss(
     huber_delta: float = 1.0,
     refinement_decay: float = 0.6,
     frame_valid: Tensor | None = None,
+    norm: str = "huber",
 ) -> Tensor:
     """``L_camera = λ_T L_translation + λ_R L_rotation + λ_F L_fov`` (scalar); arguments as
     `camera_loss_components`."""
@@ -247,6 +275,7 @@ def camera_loss(
         huber_delta=huber_delta,
         refinement_decay=refinement_decay,
         frame_valid=frame_valid,
+        norm=norm,
     )
     return (
         translation_weight * parts["translation"]
@@ -410,6 +439,7 @@ def vggt_loss(
             huber_delta=config.huber_delta,
             refinement_decay=config.refinement_decay,
             frame_valid=frame_valid,
+            norm=config.camera_norm,
         )
         lam = config.camera_component_weights
         camera = sum(lam[name] * value for name, value in parts.items())

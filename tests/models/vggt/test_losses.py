@@ -61,6 +61,36 @@ def test_camera_huber_by_hand() -> None:
     assert float(camera_loss(pred, target, huber_delta=0.25)) == pytest.approx(0.09375 + 0.46875)
 
 
+def test_camera_l1_by_hand() -> None:
+    target = torch.zeros(1, 1, 9)
+    pred = target.clone()
+    pred[..., 0] = 0.5  # |0.5|, where Huber (δ = 1) gives 0.125
+    pred[..., 4] = -0.1  # |-0.1| = 0.1 (Huber: 0.005)
+    pred[..., 8] = 2.0
+    parts = camera_loss_components(pred, target, norm="l1")
+    assert float(parts["translation"]) == pytest.approx(0.5)
+    assert float(parts["rotation"]) == pytest.approx(0.1)
+    assert float(parts["fov"]) == pytest.approx(2.0)
+    # the gradient of a small error is as strong as a large one's: d|x|/dx = sign(x)
+    pred.requires_grad_(True)
+    camera_loss(pred, target, norm="l1").backward()
+    assert pred.grad is not None
+    assert pred.grad[0, 0, [0, 4, 8]].tolist() == [1.0, -1.0, 1.0]
+    with pytest.raises(ValueError, match="l2"):
+        camera_loss(pred, target, norm="l2")
+    with pytest.raises(ValueError, match="camera_norm"):
+        VGGTLossConfig(camera_norm="l2")
+
+
+def test_vggt_loss_reads_camera_norm() -> None:
+    targets = _targets()
+    pred = targets.pose_enc + 0.1  # every error 0.1: L1 per frame 0.3 / 0.4 / 0.2
+    config = VGGTLossConfig(depth_weight=0.0, point_weight=0.0, camera_norm="l1")
+    _, terms = vggt_loss({"pose_enc": pred}, targets, config)
+    assert float(terms["vggt/camera_rotation"]) == pytest.approx(0.4)
+    assert float(terms["vggt/camera"]) == pytest.approx(0.9)
+
+
 def test_camera_rounds_are_decay_weighted() -> None:
     target = torch.zeros(2, 3, 9)
     early = target.clone()
