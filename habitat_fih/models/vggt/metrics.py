@@ -32,6 +32,8 @@ to camera ``j``)::
   errors below τ, i.e. the minimum of RRA@τ and RTA@τ per pair), over integer thresholds
   ``τ = 1..T`` degrees: ``AUC@T = (1/T) sum_{τ=1..T} mean_ij [max(RRE_ij, RTE_ij) < τ]``; a
   pair with undefined RTE counts with its RRE alone. Identical poses give 1.
+* ``fov_err_deg`` - ``mean |FoV^ - FoV|`` in degrees over every frame and both FoVs (dims 7-8
+  of the encoding): the intrinsics a frustum from the predicted cameras uses.
 
 Depth (``depth_metrics``), over the valid pixels of all frames pooled, ``d`` the target,
 ``d^`` the prediction:
@@ -164,8 +166,8 @@ def pose_metrics(
     fold_translation_sign: bool = True,
     min_baseline: float = 1e-4,
 ) -> dict[str, float]:
-    """``rre_deg``, ``rre_ref_deg``, ``rte_deg``, ``rte_m``, ``rte_m_as_trained``, ``auc_<T>``
-    (module docstring).
+    """``rre_deg``, ``rre_ref_deg``, ``rte_deg``, ``rte_m``, ``rte_m_as_trained``, ``auc_<T>``,
+    ``fov_err_deg`` (module docstring).
 
     Args:
         pred_pose_enc, gt_pose_enc: [B, S, 9] (or [S, 9]).
@@ -193,6 +195,11 @@ def pose_metrics(
         "rte_m": _nanmean(aligned),
         "rte_m_as_trained": _nanmean(as_trained),
         f"auc_{max_threshold}": pose_auc(errors.rre_deg, errors.rte_deg, max_threshold),
+        "fov_err_deg": float(
+            torch.rad2deg(
+                (pred_pose_enc[..., 7:].double() - gt_pose_enc[..., 7:].double()).abs()
+            ).mean()
+        ),
     }
 
 

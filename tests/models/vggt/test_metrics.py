@@ -47,6 +47,16 @@ def test_identical_poses_have_zero_error_and_auc_one() -> None:
     assert m["auc_30"] == 1.0
 
 
+def test_fov_error_in_degrees() -> None:
+    gt = _enc(([0, 0, 0], IDENTITY), ([1, 0, 0], IDENTITY))  # FoVs 1 rad
+    pred = gt.clone()
+    pred[0, 1, 8] = 0.0  # a dead FoV: 1 rad off on one of the four FoV values
+    pred[0, 0, 7] = 1.0 + math.radians(2.0)  # 2 degrees off on another
+    m = pose_metrics(pred, gt)
+    assert m["fov_err_deg"] == pytest.approx((math.degrees(1.0) + 2.0) / 4)
+    assert pose_metrics(gt.clone(), gt)["fov_err_deg"] == 0.0
+
+
 def test_a_known_10_degree_rotation_error() -> None:
     # GT rotations R_0, R_1, R_2; the prediction is R^_2 = Q R_2 with Q a 10-degree rotation,
     # the rest exact. Pair (0, 1) is exact; for i = 0, 1: R^_i2 = Q R_2 R_i^T, R_i2 = R_2 R_i^T,
@@ -178,6 +188,7 @@ def test_geometry_metrics_keys_on_perfect_outputs() -> None:
         "rte_m",
         "rte_m_as_trained",
         "auc_30",
+        "fov_err_deg",
         "depth_abs_rel",
         "depth_delta_1.25",
         "depth_abs_rel_median",
