@@ -103,10 +103,10 @@ class VGGTLossConfig:
         camera_norm: the element-wise penalty of L_camera: ``"huber"`` (h_δ, the paper's
             wording; default) or ``"l1"`` (|x|, the default of VGGT's released training code).
             With δ = 1 the Huber function is quadratic on every error a quaternion or a
-            normalised translation makes, so its gradient vanishes as an error shrinks; L1
-            pulls a small error as hard as a large one (what a from-scratch VGGT needs to
-            learn small relative rotations, README "Learning without the simulator's
-            cameras").
+            normalised translation makes, so its gradient shrinks with the error; L1 pulls a
+            small error as hard as a large one. On the tiny from-scratch recipe L1 did worse
+            (one run, README "Learning without the simulator's cameras"), so Huber stays the
+            default.
         huber_delta: δ of the camera Huber loss (> 0; 1.0, our choice - the paper gives none;
             unused with ``camera_norm: l1``).
         refinement_decay: γ of the per-round weights, in [0, 1] (0.6, our choice; 0 = final
